@@ -12,6 +12,9 @@ use std::time::Instant;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
+/// A CI step: its name and the function that runs it.
+type Step = (&'static str, fn() -> Result);
+
 const HELP: &str = "\
 cargo xtask <command> [args]
 
@@ -108,7 +111,7 @@ fn describe(cmd: &Command) -> String {
 }
 
 fn ci() -> Result {
-    let steps: [(&str, fn() -> Result); 7] = [
+    let steps: [Step; 7] = [
         ("deps", deps),
         ("fmt", fmt),
         ("clippy", clippy),
@@ -134,7 +137,13 @@ fn fmt() -> Result {
     run(c)?;
     if has_fuzz_crate() {
         let mut c = cargo();
-        c.args(["fmt", "--all", "--check", "--manifest-path", "fuzz/Cargo.toml"]);
+        c.args([
+            "fmt",
+            "--all",
+            "--check",
+            "--manifest-path",
+            "fuzz/Cargo.toml",
+        ]);
         run(c)?;
     }
     Ok(())
@@ -279,7 +288,10 @@ fn fuzz() -> Result {
                 return Err(format!("fuzz target `{t}` failed on its corpus ({status})"));
             }
         }
-        eprintln!("xtask fuzz: {t}: replayed {} corpus inputs, no failure", files.len());
+        eprintln!(
+            "xtask fuzz: {t}: replayed {} corpus inputs, no failure",
+            files.len()
+        );
     }
     Ok(())
 }
@@ -351,10 +363,19 @@ fn run_example(args: &[String]) -> Result {
 
 fn bench(args: &[String]) -> Result {
     if args.is_empty() {
-        return Err("usage: cargo xtask bench SUITE [ARGS]; `cargo xtask bench help` lists suites".into());
+        return Err(
+            "usage: cargo xtask bench SUITE [ARGS]; `cargo xtask bench help` lists suites".into(),
+        );
     }
     let mut c = cargo();
-    c.args(["run", "--release", "--locked", "--package", "anon-bench", "--"])
-        .args(args);
+    c.args([
+        "run",
+        "--release",
+        "--locked",
+        "--package",
+        "anon-bench",
+        "--",
+    ])
+    .args(args);
     run(c)
 }

@@ -204,14 +204,20 @@ mod tests {
         let mut order = Vec::new();
         let cell = std::cell::RefCell::new(&mut order);
         let mut cs: Vec<Contender<'_>> = vec![
-            ("a", Box::new(|| {
-                cell.borrow_mut().push('a');
-                1.0
-            })),
-            ("b", Box::new(|| {
-                cell.borrow_mut().push('b');
-                2.0
-            })),
+            (
+                "a",
+                Box::new(|| {
+                    cell.borrow_mut().push('a');
+                    1.0
+                }),
+            ),
+            (
+                "b",
+                Box::new(|| {
+                    cell.borrow_mut().push('b');
+                    2.0
+                }),
+            ),
         ];
         let rows = interleaved("m", "ns", None, 3, &mut cs);
         drop(cs);
