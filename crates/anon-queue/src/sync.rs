@@ -1,0 +1,44 @@
+//! The one place this crate takes its concurrency primitives from.
+//!
+//! Algorithm code imports atomics, mutexes, `Arc` and thread parking from here. Under
+//! `--cfg anon_loom` every item is loom's instrumented twin, so the models in
+//! `tests/loom.rs` explore the same code that ships.
+
+#[cfg(not(anon_loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+    Mutex, MutexGuard,
+};
+
+#[cfg(anon_loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+    Mutex, MutexGuard,
+};
+
+/// Thread parking, used by [`crate::ThreadParker`].
+pub(crate) mod thread {
+    #[cfg(anon_loom)]
+    pub(crate) use loom::thread::{current, park, Thread};
+    #[cfg(not(anon_loom))]
+    pub(crate) use std::thread::{current, park, Thread};
+}
+
+/// A busy-wait hint; under loom a yield so the model can make progress.
+#[inline]
+pub(crate) fn spin_hint() {
+    #[cfg(not(anon_loom))]
+    std::hint::spin_loop();
+    #[cfg(anon_loom)]
+    loom::thread::yield_now();
+}
+
+/// Locks `m`, ignoring poisoning: no code in this crate panics while holding a lock it
+/// shares, and every guarded value stays consistent at each unlock.
+#[inline]
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

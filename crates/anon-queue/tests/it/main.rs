@@ -1,0 +1,3 @@
+//! Integration tests of anon-queue, one module per area.
+
+mod ring;

@@ -1,0 +1,2 @@
+//! Loom models (run with `cargo xtask loom`).
+#![cfg(anon_loom)]
