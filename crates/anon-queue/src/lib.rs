@@ -53,10 +53,20 @@
 
 #![forbid(unsafe_code)]
 
+mod admit;
 mod chan;
+mod ioq;
 mod park;
 mod ring;
+mod stats;
 mod sync;
+
+pub use admit::{
+    Admission, AdmissionConfig, AdmissionStats, BusyChange, CodelConfig, GradientConfig,
+    Hysteresis, Permit, Reason, Rejected,
+};
+pub use ioq::{Ioq, IoqPermit, IoqStats};
+pub use stats::{Clock, Histogram, HistogramSnapshot, StdClock, BUCKETS};
 
 pub use chan::{Channel, RecvError, SendError};
 pub use park::{Again, Park, ThreadParker, WaitList, WaitTicket};

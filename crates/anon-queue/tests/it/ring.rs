@@ -109,3 +109,77 @@ fn threads_pass_every_item_exactly_once() {
     let s = q.stats();
     assert_eq!((s.pushed, s.popped), (2 * PER_PRODUCER, 2 * PER_PRODUCER));
 }
+
+mod model {
+    use anon_queue::{PopError, PushError, Queue};
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(u16),
+        Pop,
+        Close,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => any::<u16>().prop_map(Op::Push),
+            5 => Just(Op::Pop),
+            1 => Just(Op::Close),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of operations behaves like a bounded `VecDeque` with a closed flag.
+        #[test]
+        fn queue_behaves_like_a_bounded_vecdeque(
+            cap in 1usize..6,
+            ops in prop::collection::vec(op(), 0..200),
+        ) {
+            let q = Queue::new(cap);
+            let mut model: VecDeque<u16> = VecDeque::new();
+            let mut closed = false;
+            let (mut full, mut refused_closed, mut max_depth) = (0u64, 0u64, 0usize);
+            for op in ops {
+                match op {
+                    Op::Push(v) => {
+                        let got = q.try_push(v);
+                        let want = if closed {
+                            refused_closed += 1;
+                            Err(PushError::Closed(v))
+                        } else if model.len() == cap {
+                            full += 1;
+                            Err(PushError::Full(v))
+                        } else {
+                            model.push_back(v);
+                            max_depth = max_depth.max(model.len());
+                            Ok(())
+                        };
+                        prop_assert_eq!(got, want);
+                    }
+                    Op::Pop => {
+                        let want = match model.pop_front() {
+                            Some(v) => Ok(v),
+                            None if closed => Err(PopError::Closed),
+                            None => Err(PopError::Empty),
+                        };
+                        prop_assert_eq!(q.try_pop(), want);
+                    }
+                    Op::Close => {
+                        prop_assert_eq!(q.close(), !closed);
+                        closed = true;
+                    }
+                }
+                prop_assert_eq!(q.len(), model.len());
+                prop_assert_eq!(q.is_closed(), closed);
+                prop_assert_eq!(q.is_full(), model.len() == cap);
+                let s = q.stats();
+                prop_assert_eq!(s.depth, model.len());
+                prop_assert_eq!(s.pushed - s.popped, model.len() as u64);
+                prop_assert_eq!((s.rejected_full, s.rejected_closed), (full, refused_closed));
+                prop_assert_eq!(s.max_depth, max_depth.max(if full > 0 { cap } else { 0 }));
+            }
+        }
+    }
+}
