@@ -17,8 +17,8 @@ use std::ops::BitOr;
 ///   stays registered) until re-armed with [`Registry::reregister`](crate::Registry::reregister).
 /// - [`exclusive`](Interest::exclusive) (`EPOLLEXCLUSIVE`): for a listener registered in
 ///   several threads' reactors, wake one (or a few) of them per connection instead of all.
-///   The kernel allows it only with `register` (not `reregister`) and not with `oneshot`;
-///   such combinations are rejected with `EINVAL`.
+///   The kernel allows it only with `register` (not `reregister`), and not with `oneshot`
+///   or `PRIORITY`; such combinations are rejected with `EINVAL`.
 /// - [`level`](Interest::level): level-triggered; an event is delivered on every `poll`
 ///   while the descriptor stays ready.
 ///
@@ -64,8 +64,11 @@ impl Interest {
     }
 
     /// Exclusive wakeup (`EPOLLEXCLUSIVE`), for a listener shared by several reactors.
-    /// Only valid with [`Registry::register`](crate::Registry::register) and without
-    /// [`oneshot`](Interest::oneshot).
+    /// Only valid with [`Registry::register`](crate::Registry::register), and only with
+    /// readable/writable interest (not [`oneshot`](Interest::oneshot), not
+    /// [`PRIORITY`](Interest::PRIORITY)): the kernel answers `EINVAL` otherwise. Peer
+    /// half-close is not requested for exclusive registrations (the kernel forbids it);
+    /// it still shows as readability and a read returning end of file.
     #[must_use]
     pub const fn exclusive(self) -> Interest {
         Interest(self.0 | EXCLUSIVE)
@@ -111,7 +114,11 @@ impl Interest {
     pub(crate) fn to_epoll(self) -> u32 {
         let mut f = 0;
         if self.is_readable() {
-            f |= sys::EPOLLIN | sys::EPOLLRDHUP;
+            f |= sys::EPOLLIN;
+            // The kernel refuses EPOLLRDHUP together with EPOLLEXCLUSIVE.
+            if !self.is_exclusive() {
+                f |= sys::EPOLLRDHUP;
+            }
         }
         if self.is_writable() {
             f |= sys::EPOLLOUT;
@@ -178,7 +185,7 @@ mod tests {
         let f = Interest::WRITABLE.level().oneshot().to_epoll();
         assert_eq!(f, sys::EPOLLOUT | sys::EPOLLONESHOT);
         let f = Interest::READABLE.exclusive().to_epoll();
-        assert_ne!(f & sys::EPOLLEXCLUSIVE, 0);
+        assert_eq!(f, sys::EPOLLIN | sys::EPOLLET | sys::EPOLLEXCLUSIVE);
         assert_eq!(Interest::PRIORITY.to_epoll(), sys::EPOLLPRI | sys::EPOLLET);
     }
 

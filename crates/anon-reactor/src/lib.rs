@@ -9,6 +9,8 @@
 //! - [`Events`] is reusable storage for what one `poll` returned; each [`Event`] names a
 //!   token and readiness hints.
 //! - [`Waker`] (an eventfd) wakes a `Poll` from any thread; wakes coalesce.
+//! - [`TimerWheel`] keeps a thread's timers (ms resolution, O(1) insert and cancel) and
+//!   gives the poll timeout.
 //! - [`Signals`] (signalfd) turns signals into readiness; [`PidFd`] turns a child's exit
 //!   into readiness.
 //!
@@ -62,6 +64,7 @@ mod poll;
 mod signal;
 mod sync;
 mod sys;
+mod timer;
 mod token;
 mod waker;
 
@@ -70,5 +73,6 @@ pub use interest::Interest;
 pub use pidfd::PidFd;
 pub use poll::{Poll, Registry};
 pub use signal::{block_signals, Signal, SignalInfo, Signals};
+pub use timer::{TimerKey, TimerWheel};
 pub use token::Token;
 pub use waker::{WakeFlag, Waker};

@@ -1,4 +1,5 @@
 use crate::sys;
+use crate::Signal;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
@@ -58,6 +59,13 @@ impl PidFd {
     /// The descriptor to register for readability.
     pub fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// Sends `signal` to the process (`pidfd_send_signal`, Linux 5.1+): like `kill`, but
+    /// it cannot hit another process that reused the pid. Fails with `ESRCH` once the
+    /// process has been reaped.
+    pub fn send_signal(&self, signal: Signal) -> io::Result<()> {
+        sys::pidfd_send_signal(self.fd.as_fd(), signal.as_raw())
     }
 
     /// Reaps the child if it has exited (`waitid(P_PIDFD, WEXITED | WNOHANG)`); `Ok(None)`

@@ -241,6 +241,23 @@ pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     Ok(owned(fd))
 }
 
+/// `pidfd_send_signal(fd, sig, NULL, 0)`: sends `sig` to the process `fd` refers to, as
+/// `kill` would, but immune to pid reuse.
+pub(crate) fn pidfd_send_signal(fd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: the raw syscall takes the descriptor, the signal number, a null `siginfo`
+    // (meaning "as kill(2) would fill it") and zero flags; the kernel validates all four.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    })?;
+    Ok(())
+}
+
 /// How a child ended, as `waitid` reports it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum ChildEnd {
