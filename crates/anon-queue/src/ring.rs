@@ -1,23 +1,34 @@
 //! The bounded MPMC array ring.
 //!
-//! Design (sequence-stamped slots after Dmitry Vyukov's bounded MPMC queue):
+//! Design (sequence-stamped slots after Dmitry Vyukov's bounded MPMC queue, with the slot
+//! lock doing the claiming):
 //!
-//! - `head` and `tail` are positions `lap | index`: the low bits (below `closed_bit`) are
-//!   the slot index, the bits above `closed_bit` count laps. `tail` also carries
-//!   `closed_bit` once [`Queue::close`] ran, so a push's claiming CAS fails after a close.
-//! - Every slot has a `stamp`. `stamp == pos` means "free for the push at `pos`";
-//!   `stamp == pos + 1` means "holds the value pushed at `pos`, ready for the pop at `pos`".
-//!   A pop at `pos` leaves `pos + one_lap`: free for the push one lap later.
-//! - A push claims position `t` by CAS on `tail`, then owns the slot until it stores the
-//!   stamp `t + 1` (release). A pop claims by CAS on `head` and owns the slot until it stores
-//!   `h + one_lap`. The stamps therefore give each slot exactly one owner at a time.
-//! - The value itself sits in a per-slot `Mutex<Option<T>>`. The stamps already grant
-//!   exclusive access, so that lock is never contended; it exists only because this crate
-//!   has no `unsafe` (an `UnsafeCell` would be the zero-cost choice). It costs two
-//!   uncontended atomic operations per push and per pop; `BENCHMARKS.md` measures the price.
+//! - `head` and `tail` are positions `lap | index`: the low bits (below `one_lap`) are the
+//!   slot index, the bits above count laps. Only the thread that consumed (or filled) the
+//!   slot at position `p` stores `next(p)` into `head` (`tail`), so both only move forward.
+//! - Every slot is a `Mutex<SlotState>` holding a `stamp` and an `Option<T>`.
+//!   `stamp == p` means "free for the push at `p`"; `stamp == p + 1` means "holds the value
+//!   pushed at `p`"; the pop at `p` leaves `p + one_lap`, free for the push a lap later.
+//! - A push reads `tail`, `try_lock`s that slot, and if the stamp says "free for `tail`"
+//!   fills it, stamps it and advances `tail`, all before unlocking. If the stamp holds the
+//!   previous lap's value, the queue is full *at that moment*; any other stamp means the
+//!   `tail` it read was stale: read again. Pops mirror this on `head`. The slot lock is
+//!   therefore both the claim and the publication: one lock and one unlock (two atomic
+//!   read-modify-writes) per operation, against one CAS in crossbeam's `ArrayQueue`. A
+//!   failed `try_lock` means another thread is on that slot: like a failed CAS, re-read.
+//! - `closed` is a flag read under the slot lock by every successful push and every pop
+//!   that finds its slot empty. Lock hand-over orders the flag's reads, so a pop that
+//!   answered `Closed` can never be followed by a push that succeeds.
+//! - A pop first compares `head` with `tail` without locking: an empty, open queue answers
+//!   `Empty` with two loads, so pollers of an empty queue do not write to its slots.
+//! - The per-slot `Mutex` exists because this crate has no `unsafe` (an `UnsafeCell` plus
+//!   an atomic stamp would be the zero-cost choice); it is never waited on (`try_lock`
+//!   only). `BENCHMARKS.md` measures the price against crossbeam and concurrent-queue.
 
-use crate::sync::{lock, spin_hint, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{spin_hint, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::TryLockError;
 
 /// Why [`Queue::try_push`] refused a value; the value is handed back.
 #[derive(thiserror::Error, PartialEq, Eq, Clone, Copy)]
@@ -91,11 +102,24 @@ pub struct QueueStats {
 #[repr(align(128))]
 struct Padded<T>(T);
 
-struct Slot<T> {
+struct SlotState<T> {
     /// See the module docs: which position may touch `value` next.
-    stamp: AtomicUsize,
-    /// `Some` exactly while `stamp == pos + 1` for the position that pushed it.
-    value: Mutex<Option<T>>,
+    stamp: usize,
+    /// `Some` exactly while `stamp == p + 1` for the position `p` that pushed it.
+    value: Option<T>,
+}
+
+type Slot<T> = Mutex<SlotState<T>>;
+
+/// Locks `slot` if nobody holds it; `None` if somebody does (never waits).
+#[inline]
+fn try_lock<T>(slot: &Slot<T>) -> Option<MutexGuard<'_, SlotState<T>>> {
+    match slot.try_lock() {
+        Ok(g) => Some(g),
+        // No code here panics while holding a slot; take the state as it is.
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 /// A bounded multi-producer multi-consumer FIFO queue on a fixed array.
@@ -120,20 +144,21 @@ struct Slot<T> {
 /// assert_eq!(q.try_pop(), Err(PopError::Closed));
 /// ```
 pub struct Queue<T> {
-    /// Next position to pop. Never carries `closed_bit`.
+    /// Next position to pop.
     head: Padded<AtomicUsize>,
-    /// Next position to push, plus `closed_bit` once closed.
+    /// Next position to push.
     tail: Padded<AtomicUsize>,
-    /// Counters written only on the cold paths (or rarely), hence away from head/tail.
+    /// Set once by `close`; read under slot locks (see the module docs).
+    closed: AtomicBool,
+    /// Counters written only on the cold paths, or rarely.
     rejected_full: AtomicU64,
     rejected_closed: AtomicU64,
-    max_depth: AtomicUsize,
+    max_depth: std::sync::atomic::AtomicUsize,
     slots: Box<[Slot<T>]>,
     /// Number of slots, `>= 1`.
     cap: usize,
-    /// Smallest power of two `>= cap`: the bit set in `tail` on close. Indices are below it.
-    closed_bit: usize,
-    /// `closed_bit << 1`: adding it to a position moves one lap on.
+    /// Smallest power of two `> cap`: adding it to a position moves one lap on; the
+    /// bits below it are the index.
     one_lap: usize,
 }
 
@@ -151,33 +176,38 @@ impl<T> Queue<T> {
             capacity <= usize::MAX / 4,
             "anon_queue::Queue capacity is absurdly large"
         );
-        let closed_bit = capacity.next_power_of_two();
-        let one_lap = closed_bit << 1;
+        let one_lap = (capacity + 1).next_power_of_two();
         let slots = (0..capacity)
-            .map(|i| Slot {
-                stamp: AtomicUsize::new(i),
-                value: Mutex::new(None),
+            .map(|i| {
+                Mutex::new(SlotState {
+                    stamp: i,
+                    value: None,
+                })
             })
             .collect();
         Queue {
             head: Padded(AtomicUsize::new(0)),
             tail: Padded(AtomicUsize::new(0)),
+            closed: AtomicBool::new(false),
             rejected_full: AtomicU64::new(0),
             rejected_closed: AtomicU64::new(0),
-            max_depth: AtomicUsize::new(0),
+            max_depth: std::sync::atomic::AtomicUsize::new(0),
             slots,
             cap: capacity,
-            closed_bit,
             one_lap,
         }
+    }
+
+    #[inline]
+    fn index(&self, pos: usize) -> usize {
+        pos & (self.one_lap - 1)
     }
 
     /// The position after `pos`: the next index, or index 0 of the next lap.
     #[inline]
     fn next_pos(&self, pos: usize) -> usize {
-        let index = pos & (self.closed_bit - 1);
-        if index + 1 < self.cap {
-            pos + 1
+        if self.index(pos) + 1 < self.cap {
+            pos.wrapping_add(1)
         } else {
             (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
         }
@@ -186,55 +216,49 @@ impl<T> Queue<T> {
     /// Pushes `value` at the back, or hands it back: [`PushError::Full`] when `capacity`
     /// items are queued, [`PushError::Closed`] after [`close`](Queue::close).
     pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
-        let mut tail = self.tail.0.load(Ordering::Relaxed);
         loop {
-            if tail & self.closed_bit != 0 {
-                self.rejected_closed.fetch_add(1, Ordering::Relaxed);
-                return Err(PushError::Closed(value));
-            }
-            let index = tail & (self.closed_bit - 1);
-            let slot = &self.slots[index];
-            let stamp = slot.stamp.load(Ordering::Acquire);
-            if stamp == tail {
-                // The slot is free for this position: try to claim it.
-                let next = self.next_pos(tail);
-                match self.tail.0.compare_exchange_weak(
-                    tail,
-                    next,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        *lock(&slot.value) = Some(value);
-                        slot.stamp.store(tail.wrapping_add(1), Ordering::Release);
-                        self.note_depth(tail);
-                        return Ok(());
-                    }
-                    Err(now) => {
-                        tail = now;
-                        spin_hint();
-                    }
-                }
-            } else if stamp.wrapping_add(self.one_lap) == tail.wrapping_add(1) {
-                // The slot still holds the value pushed one lap ago. If the head is still
-                // there, the queue is full; otherwise a pop is finishing: look again.
-                let head = self.head.0.load(Ordering::Acquire);
-                if head.wrapping_add(self.one_lap) == tail {
-                    self.rejected_full.fetch_add(1, Ordering::Relaxed);
-                    self.max_depth.fetch_max(self.cap, Ordering::Relaxed);
-                    return Err(PushError::Full(value));
-                }
+            let tail = self.tail.0.load(Ordering::Acquire);
+            let Some(mut slot) = try_lock(&self.slots[self.index(tail)]) else {
+                // Another push (or the pop of the previous lap) is on this slot.
                 spin_hint();
-                tail = self.tail.0.load(Ordering::Relaxed);
-            } else {
-                // Another push got this position first.
-                spin_hint();
-                tail = self.tail.0.load(Ordering::Relaxed);
+                continue;
+            };
+            if slot.stamp == tail {
+                if self.closed.load(Ordering::Acquire) {
+                    drop(slot);
+                    return Err(self.refuse_closed(value));
+                }
+                slot.value = Some(value);
+                slot.stamp = tail.wrapping_add(1);
+                self.tail.0.store(self.next_pos(tail), Ordering::Release);
+                drop(slot);
+                self.note_depth(tail);
+                return Ok(());
             }
+            if slot.stamp.wrapping_add(self.one_lap) == tail.wrapping_add(1) {
+                // The slot still holds the value pushed one lap ago: `capacity` items are
+                // queued right now.
+                drop(slot);
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(self.refuse_closed(value));
+                }
+                self.rejected_full.fetch_add(1, Ordering::Relaxed);
+                self.max_depth.fetch_max(self.cap, Ordering::Relaxed);
+                return Err(PushError::Full(value));
+            }
+            // `tail` was stale: another push filled this position.
+            drop(slot);
+            spin_hint();
         }
     }
 
-    /// Records the depth seen by the push that claimed `tail` when it is a new maximum.
+    #[cold]
+    fn refuse_closed(&self, value: T) -> PushError<T> {
+        self.rejected_closed.fetch_add(1, Ordering::Relaxed);
+        PushError::Closed(value)
+    }
+
+    /// Records the depth seen by the push that filled `tail` when it is a new maximum.
     #[inline]
     fn note_depth(&self, tail: usize) {
         let head = self.head.0.load(Ordering::Relaxed);
@@ -245,7 +269,7 @@ impl<T> Queue<T> {
     }
 
     /// Items between positions `head` and `tail`, clamped to `0..=cap` (racy reads may
-    /// see a `head` past `tail` or a lap behind).
+    /// see a `head` past `tail`).
     #[inline]
     fn distance(&self, head: usize, tail: usize) -> usize {
         let n = self.ordinal(tail).saturating_sub(self.ordinal(head));
@@ -255,75 +279,61 @@ impl<T> Queue<T> {
     /// How many positions come before `pos` since the queue was made.
     #[inline]
     fn ordinal(&self, pos: usize) -> u64 {
-        let pos = pos & !self.closed_bit;
         let laps = (pos / self.one_lap) as u64;
-        let index = (pos & (self.closed_bit - 1)) as u64;
-        laps.wrapping_mul(self.cap as u64).wrapping_add(index)
+        laps.wrapping_mul(self.cap as u64)
+            .wrapping_add(self.index(pos) as u64)
     }
 
     /// Pops the front item: [`PopError::Empty`] when there is none now,
     /// [`PopError::Closed`] when the queue is closed and drained.
     pub fn try_pop(&self) -> Result<T, PopError> {
-        let mut head = self.head.0.load(Ordering::Relaxed);
         loop {
-            let index = head & (self.closed_bit - 1);
-            let slot = &self.slots[index];
-            let stamp = slot.stamp.load(Ordering::Acquire);
-            if stamp == head.wrapping_add(1) {
-                // The slot holds the value for this position: try to claim it.
-                let next = self.next_pos(head);
-                match self.head.0.compare_exchange_weak(
-                    head,
-                    next,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        let value = lock(&slot.value).take();
-                        slot.stamp
-                            .store(head.wrapping_add(self.one_lap), Ordering::Release);
-                        return match value {
-                            Some(v) => Ok(v),
-                            // The stamp protocol puts a value in every slot a pop claims.
-                            None => unreachable!("anon_queue: claimed an empty slot"),
-                        };
-                    }
-                    Err(now) => {
-                        head = now;
-                        spin_hint();
-                    }
-                }
-            } else if stamp == head {
-                // No value yet. If the tail is here too, the queue is empty; otherwise a
-                // push is finishing: look again.
-                let tail = self.tail.0.load(Ordering::Acquire);
-                if tail & !self.closed_bit == head {
-                    return Err(if tail & self.closed_bit != 0 {
-                        PopError::Closed
-                    } else {
-                        PopError::Empty
-                    });
-                }
-                spin_hint();
-                head = self.head.0.load(Ordering::Relaxed);
-            } else {
-                // Another pop got this position first.
-                spin_hint();
-                head = self.head.0.load(Ordering::Relaxed);
+            let head = self.head.0.load(Ordering::Acquire);
+            // Empty and open: answer without writing to any slot.
+            if self.tail.0.load(Ordering::Acquire) == head && !self.closed.load(Ordering::Acquire) {
+                return Err(PopError::Empty);
             }
+            let Some(mut slot) = try_lock(&self.slots[self.index(head)]) else {
+                spin_hint();
+                continue;
+            };
+            if slot.stamp == head.wrapping_add(1) {
+                let value = slot.value.take();
+                slot.stamp = head.wrapping_add(self.one_lap);
+                self.head.0.store(self.next_pos(head), Ordering::Release);
+                drop(slot);
+                return match value {
+                    Some(v) => Ok(v),
+                    // The stamp protocol puts a value in every slot stamped `head + 1`.
+                    None => unreachable!("anon_queue: a full stamp on an empty slot"),
+                };
+            }
+            if slot.stamp == head {
+                // Nothing pushed at `head` yet. Read `closed` under the slot lock: a push
+                // that fills this position later reads it under the same lock.
+                let closed = self.closed.load(Ordering::Acquire);
+                drop(slot);
+                return Err(if closed {
+                    PopError::Closed
+                } else {
+                    PopError::Empty
+                });
+            }
+            // `head` was stale: another pop took this position.
+            drop(slot);
+            spin_hint();
         }
     }
 
     /// Closes the queue: later pushes fail with [`PushError::Closed`]; pops drain the items
     /// already queued. Returns `true` if this call closed it, `false` if it was closed.
     pub fn close(&self) -> bool {
-        let prev = self.tail.0.fetch_or(self.closed_bit, Ordering::AcqRel);
-        prev & self.closed_bit == 0
+        !self.closed.swap(true, Ordering::AcqRel)
     }
 
     /// `true` once [`close`](Queue::close) ran.
     pub fn is_closed(&self) -> bool {
-        self.tail.0.load(Ordering::Acquire) & self.closed_bit != 0
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The fixed capacity.
@@ -392,13 +402,14 @@ mod tests {
     #[test]
     fn positions_wrap_to_the_next_lap() {
         let q: Queue<u8> = Queue::new(3);
-        assert_eq!(q.closed_bit, 4);
-        assert_eq!(q.one_lap, 8);
+        assert_eq!(q.one_lap, 4);
         assert_eq!(q.next_pos(0), 1);
-        assert_eq!(q.next_pos(2), 8);
-        assert_eq!(q.next_pos(10), 16);
-        assert_eq!(q.ordinal(16), 6);
-        assert_eq!(q.distance(8, 10), 2);
+        assert_eq!(q.next_pos(2), 4);
+        assert_eq!(q.next_pos(6), 8);
+        assert_eq!(q.ordinal(8), 6);
+        assert_eq!(q.distance(4, 6), 2);
+        let one: Queue<u8> = Queue::new(1);
+        assert_eq!((one.one_lap, one.next_pos(0), one.next_pos(2)), (2, 2, 4));
     }
 
     #[test]

@@ -123,6 +123,42 @@ fn ring_close_races_push_and_pop() {
 }
 
 #[test]
+fn ring_closed_answer_is_final() {
+    loom::model(|| {
+        let q = Arc::new(Queue::new(1));
+        let producer = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.try_push(1).is_ok())
+        };
+        let closer = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                q.close();
+            })
+        };
+        let mut got = Vec::new();
+        let mut saw_closed = false;
+        for _ in 0..3 {
+            match q.try_pop() {
+                Ok(v) => got.push(v),
+                Err(PopError::Closed) => {
+                    saw_closed = true;
+                    break;
+                }
+                Err(PopError::Empty) => thread::yield_now(),
+            }
+        }
+        let accepted = producer.join().unwrap();
+        closer.join().unwrap();
+        if saw_closed {
+            // Nothing may land after a pop answered Closed.
+            assert_eq!(q.try_pop(), Err(PopError::Closed));
+            assert_eq!(got.len(), usize::from(accepted));
+        }
+    });
+}
+
+#[test]
 fn ring_two_consumers_split_the_items() {
     loom::model(|| {
         let q = Arc::new(Queue::new(2));
