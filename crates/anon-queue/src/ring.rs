@@ -25,7 +25,7 @@
 //!   an atomic stamp would be the zero-cost choice); it is never waited on (`try_lock`
 //!   only). `BENCHMARKS.md` measures the price against crossbeam and concurrent-queue.
 
-use crate::sync::{spin_hint, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::sync::{spin_hint, AtomicBool, AtomicUsize, Backoff, Mutex, MutexGuard, Ordering};
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::TryLockError;
@@ -216,11 +216,12 @@ impl<T> Queue<T> {
     /// Pushes `value` at the back, or hands it back: [`PushError::Full`] when `capacity`
     /// items are queued, [`PushError::Closed`] after [`close`](Queue::close).
     pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
+        let mut backoff = Backoff::default();
         loop {
             let tail = self.tail.0.load(Ordering::Acquire);
             let Some(mut slot) = try_lock(&self.slots[self.index(tail)]) else {
                 // Another push (or the pop of the previous lap) is on this slot.
-                spin_hint();
+                backoff.wait();
                 continue;
             };
             if slot.stamp == tail {
@@ -248,7 +249,7 @@ impl<T> Queue<T> {
             }
             // `tail` was stale: another push filled this position.
             drop(slot);
-            spin_hint();
+            backoff.wait();
         }
     }
 
@@ -287,6 +288,7 @@ impl<T> Queue<T> {
     /// Pops the front item: [`PopError::Empty`] when there is none now,
     /// [`PopError::Closed`] when the queue is closed and drained.
     pub fn try_pop(&self) -> Result<T, PopError> {
+        let mut backoff = Backoff::default();
         loop {
             let head = self.head.0.load(Ordering::Acquire);
             // Empty and open: answer without writing to any slot.
@@ -294,7 +296,7 @@ impl<T> Queue<T> {
                 return Err(PopError::Empty);
             }
             let Some(mut slot) = try_lock(&self.slots[self.index(head)]) else {
-                spin_hint();
+                backoff.wait();
                 continue;
             };
             if slot.stamp == head.wrapping_add(1) {
@@ -321,7 +323,7 @@ impl<T> Queue<T> {
             }
             // `head` was stale: another pop took this position.
             drop(slot);
-            spin_hint();
+            backoff.wait();
         }
     }
 

@@ -24,7 +24,40 @@ pub(crate) mod thread {
     pub(crate) use std::thread::{current, park, Thread};
 }
 
-/// A busy-wait hint; under loom a yield so the model can make progress.
+/// Waiting for another thread to finish its step on a slot: spin a little, longer each
+/// time, then yield the CPU (the other thread may have been preempted mid-operation).
+/// Under loom every wait is a yield, so the model can make progress.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    const SPIN_LIMIT: u32 = 6;
+
+    #[inline]
+    pub(crate) fn wait(&mut self) {
+        #[cfg(not(anon_loom))]
+        {
+            if self.step <= Self::SPIN_LIMIT {
+                for _ in 0..1u32 << self.step {
+                    std::hint::spin_loop();
+                }
+                self.step += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        #[cfg(anon_loom)]
+        {
+            self.step = (self.step + 1).min(Self::SPIN_LIMIT + 1);
+            loom::thread::yield_now();
+        }
+    }
+}
+
+/// A single busy-wait hint (for loops that re-read a value another thread is about to
+/// publish); under loom a yield.
 #[inline]
 pub(crate) fn spin_hint() {
     #[cfg(not(anon_loom))]
