@@ -14,19 +14,24 @@ fn test_name(f: &str) -> String {
     format!("{module}::{f}")
 }
 
-/// Whether every thread of this process blocks signal `sig` (from `/proc`).
+/// Whether the thread whose `/proc/.../status` file is `path` blocks signal `sig`.
+fn blocks(path: &std::path::Path, sig: i32) -> Result<bool, String> {
+    let status = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .ok_or("no SigBlk line")?;
+    let mask = u64::from_str_radix(mask.trim(), 16).map_err(|e| e.to_string())?;
+    Ok(mask & (1 << (sig - 1)) != 0)
+}
+
+/// Whether every thread of this process blocks signal `sig`.
 fn blocked_in_every_thread(sig: i32) -> Result<bool, String> {
     let tasks = std::fs::read_dir("/proc/self/task").map_err(|e| e.to_string())?;
     let mut n = 0;
     for task in tasks {
         let path = task.map_err(|e| e.to_string())?.path().join("status");
-        let status = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-        let mask = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigBlk:"))
-            .ok_or("no SigBlk line")?;
-        let mask = u64::from_str_radix(mask.trim(), 16).map_err(|e| e.to_string())?;
-        if mask & (1 << (sig - 1)) == 0 {
+        if !blocks(&path, sig)? {
             return Ok(false);
         }
         n += 1;
@@ -40,9 +45,9 @@ fn blocked_in_every_thread(sig: i32) -> Result<bool, String> {
 /// only this test selected, through `env --block-signal=TERM` (GNU coreutils), so that the
 /// child process starts with SIGTERM blocked in its main thread and every thread libtest
 /// spawns inherits the mask: the default action (killing the process) can never run.
-/// The parent sends SIGTERM to the child process right away (it stays pending while
-/// blocked); the child creates `Signals`, polls, and must receive it with the parent as
-/// sender.
+/// Once the child's mask shows SIGTERM blocked, the parent sends SIGTERM to the child
+/// process (it stays pending while blocked); the child creates `Signals`, polls, and must
+/// receive it with the parent as sender.
 #[test]
 fn sigterm_to_the_process_arrives_as_an_event() {
     if std::env::var_os(CHILD_ENV).is_some() {
@@ -61,6 +66,14 @@ fn sigterm_to_the_process_arrives_as_an_event() {
         .spawn()
         .expect("spawn env (GNU coreutils)");
     let pidfd = PidFd::open(child.id()).unwrap();
+    // `env` blocks SIGTERM a moment after it starts (the mask then survives its exec of
+    // the test binary): wait for that, or the default action would kill it.
+    let status = std::path::PathBuf::from(format!("/proc/{}/status", child.id()));
+    let deadline = Instant::now() + PATIENCE;
+    while !blocks(&status, Signal::Term.as_raw()).unwrap() {
+        assert!(Instant::now() < deadline, "child never blocked SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     pidfd.send_signal(Signal::Term).unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
