@@ -10,7 +10,7 @@
 //!   `stamp == p` means "free for the push at `p`"; `stamp == p + 1` means "holds the value
 //!   pushed at `p`"; the pop at `p` leaves `p + one_lap`, free for the push a lap later.
 //! - A push reads `tail`, `try_lock`s that slot, and if the stamp says "free for `tail`"
-//!   fills it, stamps it and advances `tail`, all before unlocking. If the stamp holds the
+//!   fills it and stamps it, unlocks, then advances `tail`. If the stamp holds the
 //!   previous lap's value, the queue is full *at that moment*; any other stamp means the
 //!   `tail` it read was stale: read again. Pops mirror this on `head`. The slot lock is
 //!   therefore both the claim and the publication: one lock and one unlock (two atomic
@@ -231,8 +231,11 @@ impl<T> Queue<T> {
                 }
                 slot.value = Some(value);
                 slot.stamp = tail.wrapping_add(1);
-                self.tail.0.store(self.next_pos(tail), Ordering::Release);
                 drop(slot);
+                // Advance after unlocking, so a pop that sees the new tail finds the slot
+                // free. Until then other pushes see the stamp, know `tail` is stale, and
+                // re-read it.
+                self.tail.0.store(self.next_pos(tail), Ordering::Release);
                 self.note_depth(tail);
                 return Ok(());
             }
@@ -302,8 +305,8 @@ impl<T> Queue<T> {
             if slot.stamp == head.wrapping_add(1) {
                 let value = slot.value.take();
                 slot.stamp = head.wrapping_add(self.one_lap);
-                self.head.0.store(self.next_pos(head), Ordering::Release);
                 drop(slot);
+                self.head.0.store(self.next_pos(head), Ordering::Release);
                 return match value {
                     Some(v) => Ok(v),
                     // The stamp protocol puts a value in every slot stamped `head + 1`.
