@@ -8,6 +8,18 @@
 //!   value back.
 //! - [`Park`], [`WaitList`]: the hook through which a runtime lets this crate park a caller
 //!   and wake it, and [`Channel`], a queue whose callers may wait through it.
+//! - [`Admission`]: one decision per request, [`Admission::admit`], giving an RAII
+//!   [`Permit`] or [`Rejected`] with a [`Reason`] and a suggested retry-after. It combines
+//!   queue-delay shedding after Facebook's "Fail at Scale" ([`CodelConfig`]), a
+//!   concurrency limit, and an optional adaptive limit ([`GradientConfig`]). [`Hysteresis`]
+//!   keeps a busy mode from flapping.
+//! - [`Ioq`]: a per-device semaphore with a bounded FIFO wait list that answers [`Again`]
+//!   when the list is full, after cmogstored.
+//! - Counters ([`QueueStats`], [`AdmissionStats`], [`IoqStats`], [`Histogram`]) are atomics,
+//!   read without locks.
+//!
+//! No function here reads the clock on its own: [`Admission`] takes `Instant`s from the
+//! caller and [`Ioq`] takes a [`Clock`], so tests drive time by hand.
 //!
 //! # The EAGAIN pattern
 //!
