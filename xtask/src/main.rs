@@ -31,7 +31,7 @@ CI steps (each one is exactly what `ci` runs):
 Other:
   run NAME [-- ARGS]   build example NAME in release mode and run it
   bench SUITE [ARGS]   run a benchmark suite (release); `bench help` lists them
-  fuzz-run TARGET [SECS]  fuzz one target with cargo +nightly fuzz (needs cargo-fuzz)
+  fuzz-run TARGET [SECS] [ARGS]  fuzz one target with cargo +nightly fuzz (needs cargo-fuzz)
 ";
 
 fn main() -> ExitCode {
@@ -243,6 +243,10 @@ fn fuzz() -> Result {
         eprintln!("xtask fuzz: no fuzz targets yet; nothing to replay");
         return Ok(());
     }
+    // Stable, no sanitizer: libfuzzer-sys still builds libFuzzer (C++) and links it, so
+    // each binary replays the files it is given. The target dir is pinned because the
+    // binaries are looked up there (a CARGO_TARGET_DIR in the environment would move
+    // them).
     let mut c = cargo();
     c.args([
         "build",
@@ -251,7 +255,10 @@ fn fuzz() -> Result {
         "--manifest-path",
         "fuzz/Cargo.toml",
         "--bins",
-    ]);
+        "--target-dir",
+        "fuzz/target",
+    ])
+    .env_remove("CARGO_TARGET_DIR");
     run(c)?;
     for t in targets {
         let corpus = root().join("fuzz/corpus").join(&t);
@@ -296,16 +303,36 @@ fn fuzz() -> Result {
     Ok(())
 }
 
+/// Fuzzes one target with cargo-fuzz on nightly, one process on one core. New inputs go
+/// to `fuzz/corpus-grown/TARGET` (ignored by git); the committed seeds in
+/// `fuzz/corpus/TARGET` are read, never written. No sanitizer (the fuzzed crates forbid
+/// `unsafe`), debug assertions on (overflow checks). Extra arguments go to libFuzzer.
 fn fuzz_run(args: &[String]) -> Result {
     let Some(target) = args.first() else {
-        return Err("usage: cargo xtask fuzz-run TARGET [SECONDS]".into());
+        return Err("usage: cargo xtask fuzz-run TARGET [SECONDS] [LIBFUZZER-ARGS]".into());
     };
     let secs = args.get(1).map(String::as_str).unwrap_or("60");
+    let grown = root().join("fuzz/corpus-grown").join(target);
+    std::fs::create_dir_all(&grown).map_err(|e| format!("{}: {e}", grown.display()))?;
+    let seeds = root().join("fuzz/corpus").join(target);
     let mut c = Command::new("cargo");
     c.current_dir(root().join("fuzz"))
         .env_remove("RUSTUP_TOOLCHAIN")
-        .args(["+nightly", "fuzz", "run", target, "--"])
-        .arg(format!("-max_total_time={secs}"));
+        .env_remove("CARGO_TARGET_DIR")
+        .args([
+            "+nightly",
+            "fuzz",
+            "run",
+            "--sanitizer",
+            "none",
+            "--debug-assertions",
+            target,
+        ])
+        .arg(&grown)
+        .arg(&seeds)
+        .arg("--")
+        .arg(format!("-max_total_time={secs}"))
+        .args(args.iter().skip(2));
     run(c)
 }
 
