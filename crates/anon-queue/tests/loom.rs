@@ -229,16 +229,16 @@ fn channel_recv_wakes_a_parked_sender() {
     });
 }
 
-#[test]
-fn limiter_never_exceeds_max_and_returns_every_permit() {
-    loom::model(|| {
+/// `workers` threads each try once to take a permit from a limiter of `max`.
+fn limiter_model(workers: usize, max: usize) {
+    loom::model(move || {
         let adm = Arc::new(Admission::new(AdmissionConfig {
-            max_in_flight: 1,
+            max_in_flight: max,
             codel: None,
             ..AdmissionConfig::default()
         }));
         let holding = Arc::new(AtomicUsize::new(0));
-        let workers: Vec<_> = (0..2)
+        let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let adm = Arc::clone(&adm);
                 let holding = Arc::clone(&holding);
@@ -247,7 +247,7 @@ fn limiter_never_exceeds_max_and_returns_every_permit() {
                     match adm.admit(now, now) {
                         Ok(permit) => {
                             let n = holding.fetch_add(1, Ordering::SeqCst) + 1;
-                            assert!(n <= 1, "{n} permits out with a limit of 1");
+                            assert!(n <= max, "{n} permits out with a limit of {max}");
                             holding.fetch_sub(1, Ordering::SeqCst);
                             drop(permit);
                             true
@@ -257,17 +257,31 @@ fn limiter_never_exceeds_max_and_returns_every_permit() {
                 })
             })
             .collect();
-        let admitted = workers
+        let admitted = handles
             .into_iter()
             .map(|h| h.join().unwrap())
             .filter(|&ok| ok)
             .count();
-        assert!(admitted >= 1, "with nobody else holding, someone gets in");
+        assert!(
+            admitted >= max.min(workers),
+            "below the limit, callers get in"
+        );
         assert_eq!(adm.in_flight(), 0, "every permit came back");
         let s = adm.stats();
         assert_eq!(s.admitted as usize, admitted);
-        assert_eq!(s.admitted + s.rejected.iter().sum::<u64>(), 2);
+        assert_eq!(s.admitted + s.rejected.iter().sum::<u64>(), workers as u64);
+        assert!(s.max_in_flight <= max);
     });
+}
+
+#[test]
+fn limiter_never_exceeds_max_and_returns_every_permit() {
+    limiter_model(2, 1);
+}
+
+#[test]
+fn limiter_of_two_with_three_callers() {
+    limiter_model(3, 2);
 }
 
 #[test]
