@@ -11,10 +11,23 @@
 
 #![forbid(unsafe_code)]
 
+pub mod queue;
+pub mod reactor;
 pub mod report;
 
 /// A suite's entry point: takes the arguments after the suite name.
 pub type SuiteFn = fn(&[String]) -> Result<(), String>;
 
 /// `(name, what it measures, entry point)` for every suite.
-pub const SUITES: &[(&str, &str, SuiteFn)] = &[];
+pub const SUITES: &[(&str, &str, SuiteFn)] = &[
+    (
+        "queue",
+        "anon-queue's ring vs crossbeam ArrayQueue and concurrent-queue; admission decision cost",
+        queue::run,
+    ),
+    (
+        "reactor",
+        "Waker wake->poll, timer insert+cancel, empty epoll_wait; mio and BTreeMap alongside",
+        reactor::run,
+    ),
+];
