@@ -337,7 +337,7 @@ fn fuzz_run(args: &[String]) -> Result {
 }
 
 /// Debian tools the test suite drives, as (binary, package).
-const TOOLS: &[(&str, &str)] = &[];
+const TOOLS: &[(&str, &str)] = &[("curl", "curl"), ("wrk", "wrk")];
 
 fn deps() -> Result {
     let missing: Vec<&str> = TOOLS
