@@ -2,16 +2,17 @@
 
 use anon_http::{Chunk, ChunkedDecoder, Config, Error};
 
-/// Decodes `input` fed `step` bytes at a time; returns (data, trailers, consumed, error).
-fn run(
-    input: &[u8],
-    step: usize,
-) -> (
+/// What a decode ended with: data, trailers (if the end was reached), bytes consumed,
+/// and the error, if any.
+type Run = (
     Vec<u8>,
     Option<Vec<(String, Vec<u8>)>>,
     usize,
     Option<Error>,
-) {
+);
+
+/// Decodes `input` fed `step` bytes at a time.
+fn run(input: &[u8], step: usize) -> Run {
     let mut dec = ChunkedDecoder::new(&Config::default());
     let (mut pos, mut avail, mut data) = (0, step.min(input.len()), Vec::new());
     for _ in 0..input.len() * 4 + 16 {

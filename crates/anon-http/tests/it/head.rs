@@ -72,7 +72,8 @@ fn fewer_slots_than_fields_is_too_many_headers() {
 
 #[test]
 fn target_forms_are_classified() {
-    let cases: [(&[u8], TargetForm, Option<&[u8]>); 4] = [
+    type Case<'a> = (&'a [u8], TargetForm, Option<&'a [u8]>);
+    let cases: [Case<'_>; 4] = [
         (
             b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n",
             TargetForm::Origin,
