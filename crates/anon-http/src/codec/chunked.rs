@@ -110,6 +110,16 @@ impl ChunkedDecoder {
         }
     }
 
+    /// Back to the start of a chunked body, keeping the limits and switches.
+    pub fn reset(&mut self) {
+        self.state = State::Size;
+        self.size = 0;
+        self.digits = 0;
+        self.ext_len = 0;
+        self.total = 0;
+        self.scanned = 0;
+    }
+
     /// `true` once the last chunk and the trailers were decoded.
     pub fn is_done(&self) -> bool {
         self.state == State::Done

@@ -2,7 +2,8 @@
 //! §6, into borrowed views of the caller's buffer.
 
 use super::chars::{
-    eq_token_ci, hex_value, is_ws, scan_class, scan_to_ctl, trim_ows, HOST, TARGET, TOKEN,
+    eq_token_ci, hex_value, is_ws, scan_class, scan_to_ctl, trim_ows, HOST, PLAIN_HOST, TARGET,
+    TOKEN,
 };
 use super::{Config, Error, Status};
 
@@ -217,14 +218,7 @@ impl<'b> Iterator for Headers<'b> {
 
 impl ExactSizeIterator for Headers<'_> {}
 
-/// What the parse of a head found out, before it is complete; `limit_at` is a buffer
-/// length at which the parse could change its answer without a new line end arriving
-/// (a window limit), used by the stream decoder to avoid re-parsing on every byte.
-pub(crate) struct Partial {
-    pub(crate) limit_at: usize,
-}
-
-pub(crate) type HeadResult<'b> = Result<Result<Request<'b>, Partial>, Error>;
+pub(crate) type HeadResult<'b> = Result<Status<Request<'b>>, Error>;
 
 /// Parses a request head from the start of `buf`.
 ///
@@ -255,10 +249,7 @@ pub fn parse_request<'b>(
     config: &Config,
     slots: &'b mut [HeaderSlot],
 ) -> Result<Status<Request<'b>>, Error> {
-    match parse_head(buf, config, slots)? {
-        Ok(r) => Ok(Status::Complete(r)),
-        Err(_) => Ok(Status::Partial),
-    }
+    parse_head(buf, config, slots, &mut 0)
 }
 
 /// `have` (shorter than 8 bytes) can begin `HTTP/` DIGIT `.` DIGIT.
@@ -288,30 +279,35 @@ struct Fields {
 /// (an LF follows within the window) or the window is at its limit, else "partial" so
 /// that the result does not depend on read boundaries.
 #[inline(never)]
-fn fail<'b>(win: &[u8], at: usize, at_limit: bool, limit_at: usize, e: Error) -> HeadResult<'b> {
+fn fail<'b>(win: &[u8], at: usize, at_limit: bool, e: Error) -> HeadResult<'b> {
     let rest = win.get(at..).unwrap_or_default();
     if at_limit || memchr::memchr(b'\n', rest).is_some() {
         Err(e)
     } else {
-        Ok(Err(Partial { limit_at }))
+        Ok(Status::Partial)
     }
 }
 
 /// The answer when the window ran out: a limit error if it ended at its limit, else
 /// "partial".
 #[inline(never)]
-fn cut<'b>(at_limit: bool, limit_at: usize, e: Error) -> HeadResult<'b> {
+fn cut<'b>(at_limit: bool, e: Error) -> HeadResult<'b> {
     if at_limit {
         Err(e)
     } else {
-        Ok(Err(Partial { limit_at }))
+        Ok(Status::Partial)
     }
 }
 
+#[inline]
+/// The parse behind [`parse_request`]. On a partial answer, `limit_at` holds the buffer
+/// length at which the answer could change without a new line end arriving (the limit
+/// of the window being parsed): the stream decoder re-parses only then or on a new LF.
 pub(crate) fn parse_head<'b>(
     buf: &'b [u8],
     config: &Config,
     slots: &'b mut [HeaderSlot],
+    limit_at: &mut usize,
 ) -> HeadResult<'b> {
     let lenient = &config.leniency;
     let bare_lf = lenient.allow_bare_lf;
@@ -321,14 +317,15 @@ pub(crate) fn parse_head<'b>(
     let lw_end = buf.len().min(line_max);
     let lw = &buf[..lw_end];
     let l_limit = lw_end == line_max;
+    *limit_at = line_max;
     macro_rules! line_fail {
         ($at:expr, $e:expr) => {
-            return fail(lw, $at, l_limit, line_max, $e)
+            return fail(lw, $at, l_limit, $e)
         };
     }
     macro_rules! line_cut {
         () => {
-            return cut(l_limit, line_max, Error::RequestLineTooLong)
+            return cut(l_limit, Error::RequestLineTooLong)
         };
     }
 
@@ -429,12 +426,12 @@ pub(crate) fn parse_head<'b>(
             Some(b'\n') => pos += 2,
             Some(_) => line_fail!(pos, Error::BareCarriageReturn),
             // The line end may sit just past the window (a line of exactly the limit).
-            None => return Ok(Err(Partial { limit_at: line_max })),
+            None => return Ok(Status::Partial),
         },
         Some(b'\n') if bare_lf => pos += 1,
         Some(b'\n') => line_fail!(pos, Error::BareLineFeed),
         Some(_) => line_fail!(pos, Error::InvalidVersion),
-        None => return Ok(Err(Partial { limit_at: line_max })),
+        None => return Ok(Status::Partial),
     }
 
     // ---- header section, in a window of `max_header_section` bytes ---------------
@@ -443,14 +440,15 @@ pub(crate) fn parse_head<'b>(
     let hw_end = buf.len().min(section_max);
     let hw = &buf[..hw_end];
     let h_limit = hw_end == section_max;
+    *limit_at = section_max;
     macro_rules! field_fail {
         ($at:expr, $e:expr) => {
-            return fail(hw, $at, h_limit, section_max, $e)
+            return fail(hw, $at, h_limit, $e)
         };
     }
     macro_rules! field_cut {
         () => {
-            return cut(h_limit, section_max, Error::HeaderSectionTooLarge)
+            return cut(h_limit, Error::HeaderSectionTooLarge)
         };
     }
 
@@ -568,7 +566,7 @@ pub(crate) fn parse_head<'b>(
         Version::Http11 => !f.close,
         Version::Http10 => f.keep_alive && !f.close,
     };
-    Ok(Ok(Request {
+    Ok(Status::Complete(Request {
         buf,
         slots: &slots[..n],
         method,
@@ -738,7 +736,20 @@ fn trim_ows_start(s: &[u8]) -> &[u8] {
 }
 
 /// `Host = uri-host [ ":" port ]`, possibly empty (RFC 9110 §7.2).
+#[inline(always)]
 fn check_host(value: &[u8]) -> Result<(), Error> {
+    // Fast path: a plain name, optionally with a port.
+    let end = scan_class(&PLAIN_HOST, value, 0);
+    match value.get(end) {
+        None => return Ok(()),
+        Some(b':') if value[end + 1..].iter().all(u8::is_ascii_digit) => return Ok(()),
+        _ => {}
+    }
+    check_host_full(value)
+}
+
+#[inline(never)]
+fn check_host_full(value: &[u8]) -> Result<(), Error> {
     if scan_class(&HOST, value, 0) != value.len() {
         return Err(Error::InvalidHost);
     }

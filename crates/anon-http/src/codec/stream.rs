@@ -3,7 +3,7 @@
 
 use super::chunked::{Chunk, ChunkedDecoder, Trailers};
 use super::head::{parse_head, Framing, HeaderSlot, Request};
-use super::{Config, Error};
+use super::{Config, Error, Status};
 
 /// What the decoder found at the start of the buffer.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +35,8 @@ pub struct Decoded<'a> {
 enum State {
     Head,
     Body(u64),
-    Chunked(ChunkedDecoder),
+    /// The body is chunked: `MessageDecoder::chunked` decodes it.
+    Chunked,
     Closed,
     Failed(Error),
 }
@@ -76,6 +77,8 @@ pub struct MessageDecoder {
     config: Config,
     slots: Box<[HeaderSlot]>,
     state: State,
+    /// Reused for every chunked body (reset at each head), so that the state stays small.
+    chunked: ChunkedDecoder,
     keep_alive: bool,
     /// Head bytes already seen in a partial parse: a re-parse waits for a new LF here...
     scanned: usize,
@@ -92,6 +95,7 @@ impl MessageDecoder {
             config,
             slots: vec![HeaderSlot::EMPTY; n].into_boxed_slice(),
             state: State::Head,
+            chunked: ChunkedDecoder::new(&config),
             keep_alive: true,
             scanned: 0,
             limit_at: 0,
@@ -116,6 +120,7 @@ impl MessageDecoder {
             config,
             slots,
             state,
+            chunked,
             keep_alive,
             scanned,
             limit_at,
@@ -130,23 +135,25 @@ impl MessageDecoder {
                     *scanned = buf.len();
                     return done(0, Event::Partial);
                 }
-                match parse_head(buf, config, slots) {
+                match parse_head(buf, config, slots, limit_at) {
                     Err(e) => {
                         *state = State::Failed(e);
                         Err(e)
                     }
-                    Ok(Err(partial)) => {
+                    Ok(Status::Partial) => {
                         *scanned = buf.len();
-                        *limit_at = partial.limit_at;
                         done(0, Event::Partial)
                     }
-                    Ok(Ok(req)) => {
+                    Ok(Status::Complete(req)) => {
                         *scanned = 0;
                         *limit_at = 0;
                         *keep_alive = req.keep_alive();
                         *state = match req.framing() {
                             Framing::Length(n) => State::Body(n),
-                            Framing::Chunked => State::Chunked(ChunkedDecoder::new(config)),
+                            Framing::Chunked => {
+                                chunked.reset();
+                                State::Chunked
+                            }
                         };
                         done(req.head_len(), Event::Head(req))
                     }
@@ -168,7 +175,7 @@ impl MessageDecoder {
                 *rem -= n as u64;
                 done(n, Event::Body(&buf[..n]))
             }
-            State::Chunked(dec) => match dec.decode(buf) {
+            State::Chunked => match chunked.decode(buf) {
                 Err(e) => {
                     *state = State::Failed(e);
                     Err(e)
