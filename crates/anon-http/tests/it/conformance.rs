@@ -240,6 +240,9 @@ fn cases() -> Vec<Case> {
         bad("request line over the default 8 KiB limit", big_target, RequestLineTooLong, 414),
         ok("request line at a configured limit", "GET /abcdefgh HTTP/1.1\r\nHost: a\r\n\r\n", vec![get("/abcdefgh").h("Host", "a")]).cfg(|c| c.limits.max_request_line = 22),
         bad("request line one over a configured limit", "GET /abcdefghi HTTP/1.1\r\nHost: a\r\n\r\n", RequestLineTooLong, 414).cfg(|c| c.limits.max_request_line = 22),
+        // Found by the request_stream fuzz target: a line exactly at the limit whose CR
+        // arrives alone in a later read was answered 414.
+        ok("regression: line end just past a full window", "GET /abcdefgh HTTP/1.1\r\nHost: a\r\n\r\nGET /abcdefgh HTTP/1.1\r\nHost: b\r\n\r\n", vec![get("/abcdefgh").h("Host", "a"), get("/abcdefgh").h("Host", "b")]).cfg(|c| c.limits.max_request_line = 22),
         bad("unterminated long method", "A".repeat(40), RequestLineTooLong, 414).cfg(|c| c.limits.max_request_line = 32),
 
         // ---- request target forms (RFC 9112 §3.2) ------------------------------------
