@@ -1,0 +1,221 @@
+//! `anon-loadgen`: command-line front end of the open-loop load generator.
+//!
+//! ```text
+//! anon-loadgen run  --addr 127.0.0.1:8080 --path /plaintext --rate 1000 --duration 10s
+//!                   [--phase RATE:DURATION]... [--poisson] [--per-request]
+//!                   [--connections 64] [--timeout 2s] [--slo 10ms] [--retries 0]
+//!                   [--max-requests N] [--seed N] [--json FILE]
+//! anon-loadgen hold --addr 127.0.0.1:8080 --path /plaintext --count 10000
+//!                   [--sources 127.0.0.2,127.0.0.3] [--setup-deadline 60s] [--hold 600s]
+//! ```
+//!
+//! `run` prints the JSON report (to FILE with `--json`) and a one-line summary with the
+//! verdict on stderr. `hold` prints `held N failed M setup_ms T` on stdout once set up,
+//! then keeps the connections until its stdin closes or `--hold` elapses.
+
+#![forbid(unsafe_code)]
+
+use anon_loadgen::{hold, run, Arrival, Config, ConnMode, HoldConfig, Phase};
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str =
+    "usage: anon-loadgen run --addr A --path P (--rate R --duration D | --phase R:D...) \
+[--poisson] [--per-request] [--connections N] [--timeout D] [--slo D] [--retries N] \
+[--max-requests N] [--seed N] [--json FILE]\n       anon-loadgen hold --addr A --path P \
+--count N [--sources IP,IP] [--setup-deadline D] [--hold D]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => cmd_run(&args[1..]),
+        Some("hold") => cmd_hold(&args[1..]),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("anon-loadgen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses `10s`, `250ms`, `100us` or a plain number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    let (num, scale) = if let Some(v) = s.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = s.strip_suffix("us") {
+        (v, 1e-6)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    let x: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    if !x.is_finite() || x < 0.0 || x * scale > 86_400.0 {
+        return Err(format!("bad duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(x * scale))
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("bad value {v:?} for {flag}"))
+}
+
+/// Splits `--flag value` pairs (and bare switches listed in `switches`).
+fn pairs<'a>(args: &'a [String], switches: &[&str]) -> Result<Vec<(&'a str, &'a str)>, String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let f = args[i].as_str();
+        if switches.contains(&f) {
+            out.push((f, ""));
+            i += 1;
+        } else {
+            let v = args
+                .get(i + 1)
+                .ok_or_else(|| format!("{f} needs a value\n{USAGE}"))?;
+            out.push((f, v.as_str()));
+            i += 2;
+        }
+    }
+    Ok(out)
+}
+
+fn cmd_run(args: &[String]) -> Result<(), String> {
+    let mut addr = None;
+    let mut path = "/".to_string();
+    let mut rate = None;
+    let mut dur = None;
+    let mut phases = Vec::new();
+    let mut json = None;
+    let mut cfg = Config::new("127.0.0.1:8080".parse().map_err(|_| "addr")?, "/");
+    for (f, v) in pairs(args, &["--poisson", "--per-request"])? {
+        match f {
+            "--addr" => addr = Some(v.parse().map_err(|_| format!("bad address {v:?}"))?),
+            "--path" => path = v.to_string(),
+            "--rate" => rate = Some(num::<f64>(f, v)?),
+            "--duration" => dur = Some(duration(v)?),
+            "--phase" => {
+                let (r, d) = v.split_once(':').ok_or("--phase takes RATE:DURATION")?;
+                phases.push(Phase {
+                    rate: num(f, r)?,
+                    duration: duration(d)?,
+                });
+            }
+            "--poisson" => cfg.arrival = Arrival::Poisson,
+            "--per-request" => cfg.mode = ConnMode::PerRequest,
+            "--connections" => cfg.connections = num(f, v)?,
+            "--timeout" => cfg.timeout = duration(v)?,
+            "--slo" => cfg.slo = Some(duration(v)?),
+            "--retries" => cfg.retries = num(f, v)?,
+            "--max-requests" => cfg.max_requests = num(f, v)?,
+            "--seed" => cfg.seed = num(f, v)?,
+            "--json" => json = Some(v.to_string()),
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+        }
+    }
+    cfg.addr = addr.ok_or("--addr is required")?;
+    cfg.path = path;
+    match (rate, dur, phases.is_empty()) {
+        (Some(r), Some(d), true) => {
+            cfg.phases = vec![Phase {
+                rate: r,
+                duration: d,
+            }]
+        }
+        (None, None, false) => cfg.phases = phases,
+        _ => {
+            return Err(format!(
+                "give --rate and --duration, or --phase...\n{USAGE}"
+            ))
+        }
+    }
+    let report = run(&cfg).map_err(|e| e.to_string())?;
+    let text = report.to_json();
+    match json {
+        Some(p) => std::fs::write(&p, text).map_err(|e| format!("{p}: {e}"))?,
+        None => println!("{text}"),
+    }
+    let o = &report.outcomes;
+    eprintln!(
+        "requests {} = 2xx {} + 503 {} + other {} + timeout {} + error {}; goodput {:.0}/s; \
+         p50 {} us p99 {} us; {}",
+        report.requests,
+        o.success,
+        o.try_again,
+        o.other_status,
+        o.timeout,
+        o.error,
+        report.goodput_rps,
+        report.latency.success.p50_us,
+        report.latency.success.p99_us,
+        report.verdict.message
+    );
+    Ok(())
+}
+
+fn cmd_hold(args: &[String]) -> Result<(), String> {
+    let mut cfg = HoldConfig {
+        addr: "127.0.0.1:8080".parse().map_err(|_| "addr")?,
+        path: "/".into(),
+        count: 0,
+        sources: Vec::new(),
+        max_in_setup: 256,
+        deadline: Duration::from_secs(120),
+    };
+    let mut keep = Duration::from_secs(600);
+    for (f, v) in pairs(args, &[])? {
+        match f {
+            "--addr" => cfg.addr = v.parse().map_err(|_| format!("bad address {v:?}"))?,
+            "--path" => cfg.path = v.to_string(),
+            "--count" => cfg.count = num(f, v)?,
+            "--sources" => {
+                cfg.sources = v
+                    .split(',')
+                    .map(|s| s.parse().map_err(|_| format!("bad source address {s:?}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--setup-deadline" => cfg.deadline = duration(v)?,
+            "--hold" => keep = duration(v)?,
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+        }
+    }
+    let held = hold(&cfg).map_err(|e| e.to_string())?;
+    println!(
+        "held {} failed {} setup_ms {}",
+        held.streams.len(),
+        held.failed,
+        held.elapsed.as_millis()
+    );
+    if let Some(e) = &held.last_error {
+        eprintln!("anon-loadgen hold: last error: {e}");
+    }
+    // Keep the connections until stdin closes or the hold time is over.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64];
+        while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+        let _ = tx.send(());
+    });
+    let _ = rx.recv_timeout(keep);
+    drop(held);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("100us"), Ok(Duration::from_micros(100)));
+        assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(duration("-1s").is_err());
+        assert!(duration("x").is_err());
+    }
+}

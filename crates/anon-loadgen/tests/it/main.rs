@@ -1,0 +1,6 @@
+//! Integration tests of anon-loadgen against small servers on 127.0.0.1 (std threads).
+
+mod hold;
+mod lag;
+mod outcomes;
+mod server;
