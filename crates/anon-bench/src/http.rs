@@ -55,7 +55,9 @@ fn anon_stream(buf: &[u8], iters: u64) -> f64 {
     let mut dec = MessageDecoder::new(Config::default());
     let start = Instant::now();
     for _ in 0..iters {
-        let d = dec.decode(black_box(buf)).expect("benchmark input must parse");
+        let d = dec
+            .decode(black_box(buf))
+            .expect("benchmark input must parse");
         let Event::Head(r) = d.event else {
             panic!("head expected")
         };
@@ -114,14 +116,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     for (metric, input, iters, goal) in [
         ("parse minimal GET", MINIMAL, 2_000_000 / scale, "≤ 35 ns"),
-        ("parse browser request", BROWSER, 400_000 / scale, "≤ 150 ns"),
+        (
+            "parse browser request",
+            BROWSER,
+            400_000 / scale,
+            "≤ 150 ns",
+        ),
     ] {
         // Warm caches and branch predictors for every contender.
         anon(input, iters / 10);
         anon_stream(input, iters / 10);
         httparse(input, iters / 10);
         let mut contenders: Vec<Contender<'_>> = vec![
-            ("anon-http parse_request", Box::new(move || anon(input, iters))),
+            (
+                "anon-http parse_request",
+                Box::new(move || anon(input, iters)),
+            ),
             ("httparse 1.x", Box::new(move || httparse(input, iters))),
             (
                 "anon-http MessageDecoder (head + end)",
