@@ -45,17 +45,22 @@ impl DateCache {
     }
 
     /// Re-renders the value if `now` is in another second than the cached one; returns
-    /// whether it did. Times before 1970 render as 1970-01-01.
+    /// whether it did. Times before 1970 render as 1970-01-01, times after 9999 as the
+    /// last second of 9999 (the IMF-fixdate range).
     pub fn refresh(&mut self, now: SystemTime) -> bool {
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let secs = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .min(LAST);
         if secs == self.secs {
             return false;
         }
         self.secs = secs;
         let date = httpdate::HttpDate::from(UNIX_EPOCH + std::time::Duration::from_secs(secs));
         let mut out: &mut [u8] = &mut self.value;
-        // An IMF-fixdate is always 29 bytes for years 1970..=9999, which is all
-        // `HttpDate` renders; on anything else the previous bytes stay.
+        // An IMF-fixdate is 29 bytes for every year in 1970..=9999, so this cannot fail;
+        // if it ever did, the previous bytes would stay.
         let _ = write!(out, "{date}");
         true
     }
@@ -358,5 +363,10 @@ mod tests {
         assert!(!d.refresh(t0 + std::time::Duration::from_millis(999)));
         assert!(d.refresh(t0 + std::time::Duration::from_secs(1)));
         assert_eq!(d.value(), b"Sun, 06 Nov 1994 08:49:38 GMT");
+        let far = UNIX_EPOCH + std::time::Duration::from_secs(400_000_000_000);
+        assert!(d.refresh(far));
+        assert_eq!(d.value(), b"Fri, 31 Dec 9999 23:59:59 GMT");
+        assert!(d.refresh(UNIX_EPOCH - std::time::Duration::from_secs(5)));
+        assert_eq!(d.value(), b"Thu, 01 Jan 1970 00:00:00 GMT");
     }
 }
