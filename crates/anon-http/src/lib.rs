@@ -46,3 +46,11 @@
 pub mod codec;
 
 pub use codec::*;
+
+#[cfg(feature = "runtime")]
+pub mod client;
+#[cfg(feature = "runtime")]
+pub mod server;
+
+#[cfg(feature = "runtime")]
+pub use server::{Again, HandlerError};
