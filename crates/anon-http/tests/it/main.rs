@@ -6,3 +6,15 @@ mod encode;
 mod head;
 mod props;
 mod support;
+
+// The fiber server and client (feature `runtime`).
+#[cfg(feature = "runtime")]
+mod client;
+#[cfg(feature = "runtime")]
+mod curl;
+#[cfg(feature = "runtime")]
+mod harness;
+#[cfg(feature = "runtime")]
+mod serve;
+#[cfg(feature = "runtime")]
+mod wrk;
