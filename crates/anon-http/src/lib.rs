@@ -3,8 +3,9 @@
 //! This crate holds a strict, sans-IO codec ([`codec`]): request heads parsed into
 //! borrowed views, RFC 9112 framing (`Content-Length`, chunked), a per-connection
 //! [`MessageDecoder`] for pipelined streams, and response encoding with a cached `Date`.
-//! It depends on no crate of ours and never does I/O; the fiber server and client will
-//! stand on it.
+//! The codec depends on no crate of ours and never does I/O. On it stand the fiber
+//! `server` driver and `client` (feature `runtime`, on by default; without it the
+//! crate is the codec alone).
 //!
 //! Strict by default: request smuggling lives in lenient framing, so anything RFC 9112
 //! lets a server reject is rejected, with an [`Error`] naming the rule and mapping to the

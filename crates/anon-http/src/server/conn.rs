@@ -1049,6 +1049,35 @@ mod tests {
         assert!(s.contains("\r\nRetry-After: 5\r\n") && s.contains("Connection: close"));
     }
 
+    /// `next_body_piece` finds body bytes in the buffer as the last `len` bytes of what
+    /// the decoder consumed; this holds for both framings.
+    #[test]
+    fn body_pieces_end_where_the_decoder_stopped_consuming() {
+        for raw in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabcdef"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2;e=1\r\nab\r\n4\r\ncdef\r\n0\r\n\r\n",
+        ] {
+            let mut dec = MessageDecoder::new(crate::Config::default());
+            let mut pos = 0;
+            let mut body = Vec::new();
+            loop {
+                let d = dec.decode(&raw[pos..]).unwrap();
+                let end = pos + d.consumed;
+                match d.event {
+                    Event::Body(b) => {
+                        assert_eq!(b, &raw[end - b.len()..end]);
+                        body.extend_from_slice(b);
+                    }
+                    Event::End(_) => break,
+                    Event::Head(_) | Event::Partial => {}
+                    Event::Closed => panic!("closed"),
+                }
+                pos = end;
+            }
+            assert_eq!(body, b"abcdef");
+        }
+    }
+
     #[test]
     fn targets_of_every_form_become_uris() {
         let cfg = crate::Config::default();
