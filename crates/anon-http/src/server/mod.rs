@@ -389,8 +389,9 @@ impl<H: Handler, A: Admission> Server<H, A> {
     }
 
     /// Accepts connections from `listener` forever, each served as by
-    /// [`serve_when_readable`](Server::serve_when_readable). Returns the first accept
-    /// error that is not transient (with an accept timeout set, `TimedOut` ends it too).
+    /// [`serve_when_readable`](Server::serve_when_readable). Run it on a fiber (on a plain
+    /// thread each connection is served in turn, blocking). Returns the first accept error
+    /// that is not transient (with an accept timeout set, `TimedOut` ends it too).
     pub fn accept_loop(self: &Arc<Self>, listener: &TcpListener) -> io::Result<()> {
         loop {
             match listener.accept() {
