@@ -44,7 +44,15 @@ impl<H: Handler, A: Admission> TestServer<H, A> {
 
 /// Starts `server` on a fresh one-worker runtime, accepting on an ephemeral port.
 pub fn start<H: Handler, A: Admission>(server: Server<H, A>) -> TestServer<H, A> {
-    let rt = Runtime::builder().workers(1).build().expect("runtime");
+    start_on(server, Runtime::builder().workers(1))
+}
+
+/// Starts `server` on a runtime built from `builder`.
+pub fn start_on<H: Handler, A: Admission>(
+    server: Server<H, A>,
+    builder: anon_fiber::Builder,
+) -> TestServer<H, A> {
+    let rt = builder.build().expect("runtime");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = Arc::new(server);

@@ -487,3 +487,17 @@ fn a_slow_handler_does_not_stall_other_connections() {
     let mut pending = Vec::new();
     assert_eq!(read_response(&mut slow, &mut pending).body, b"opened");
 }
+
+#[test]
+fn at_the_fiber_limit_a_waking_connection_gets_the_overload_reply() {
+    // One fiber per worker: the accept loop holds it, so no connection gets one.
+    let t = crate::harness::start_on(
+        app_server(fast()),
+        anon_fiber::Runtime::builder().workers(1).max_fibers(1),
+    );
+    let mut s = connect(t.addr);
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_to_close(&mut s), OVERLOAD_REPLY);
+    let st = t.wait_stats(|s| s.connections == 0);
+    assert_eq!((st.rejected, st.served, st.connections), (1, 0, 0));
+}
