@@ -31,6 +31,7 @@ CI steps (each one is exactly what `ci` runs):
 Other:
   run NAME [-- ARGS]   build example NAME in release mode and run it
   bench SUITE [ARGS]   run a benchmark suite (release); `bench help` lists them
+  smoke                10 s open-loop load (anon-loadgen) against `hello`; outcome counts must add up
   fuzz-run TARGET [SECS] [ARGS]  fuzz one target with cargo +nightly fuzz (needs cargo-fuzz)
 ";
 
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "run" => run_example(rest),
         "bench" => bench(rest),
+        "smoke" => smoke(),
         "fuzz-run" => fuzz_run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
@@ -405,4 +407,123 @@ fn bench(args: &[String]) -> Result {
     ])
     .args(args);
     run(c)
+}
+
+/// A 10-second open-loop run of `anon-loadgen` against the `hello` example: every
+/// scheduled request must end in exactly one outcome (2xx, 503, other, timeout, error),
+/// and some must succeed. Builds both in release mode first.
+fn smoke() -> Result {
+    const RATE: u64 = 1000;
+    const SECS: u64 = 10;
+    let hello_src = root().join("examples/src/bin/hello.rs");
+    if !hello_src.is_file() {
+        return Err(format!(
+            "smoke: the `hello` example (issue 6) does not exist yet ({} is missing); \
+             nothing to run the load generator against",
+            hello_src.display()
+        ));
+    }
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "anon-examples",
+        "--bin",
+        "hello",
+        "-p",
+        "anon-loadgen",
+        "--bin",
+        "anon-loadgen",
+    ]);
+    run(c)?;
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|d| if d.is_absolute() { d } else { root().join(d) })
+        .unwrap_or_else(|| root().join("target"));
+    let bin = target.join("release");
+    // A free port: bind to port 0, note it, release it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("smoke: no free port: {e}"))?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut hello = Command::new(bin.join("hello"))
+        .args(["--port", &port.to_string(), "--workers", "1"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("smoke: cannot start hello: {e}"))?;
+    let result = smoke_against(&bin, &addr, RATE, SECS);
+    let _ = hello.kill();
+    let _ = hello.wait();
+    result
+}
+
+fn smoke_against(bin: &Path, addr: &str, rate: u64, secs: u64) -> Result {
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let sock: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    while std::net::TcpStream::connect_timeout(&sock, std::time::Duration::from_millis(100))
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            return Err(format!("smoke: hello did not listen on {addr} within 10 s"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let json = root().join("target/smoke-loadgen.json");
+    let mut c = Command::new(bin.join("anon-loadgen"));
+    c.args([
+        "run",
+        "--addr",
+        addr,
+        "--path",
+        "/plaintext",
+        "--connections",
+        "32",
+    ])
+    .args([
+        "--rate",
+        &rate.to_string(),
+        "--duration",
+        &format!("{secs}s"),
+    ])
+    .arg("--json")
+    .arg(&json);
+    eprintln!("$ {}", describe(&c));
+    let out = c
+        .output()
+        .map_err(|e| format!("smoke: cannot run anon-loadgen: {e}"))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprint!("{err}");
+    if !out.status.success() {
+        return Err(format!("smoke: anon-loadgen failed ({})", out.status));
+    }
+    // "requests N = 2xx A + 503 B + other C + timeout D + error E; ..."
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("requests "))
+        .ok_or("smoke: anon-loadgen printed no summary")?;
+    let head = line.split(';').next().unwrap_or("");
+    let nums: Vec<u64> = head
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [total, ok, busy, other, timeout, error] = nums[..] else {
+        return Err(format!("smoke: cannot read the summary {line:?}"));
+    };
+    if total != rate * secs {
+        return Err(format!(
+            "smoke: {total} requests sent, the schedule has {}",
+            rate * secs
+        ));
+    }
+    if ok + busy + other + timeout + error != total {
+        return Err(format!("smoke: outcome counts do not add up: {head}"));
+    }
+    if ok == 0 {
+        return Err(format!("smoke: no request succeeded: {head}"));
+    }
+    eprintln!("xtask smoke: {total} requests, outcome counts add up ({head})");
+    Ok(())
 }

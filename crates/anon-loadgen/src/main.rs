@@ -141,7 +141,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
     }
     let o = &report.outcomes;
     eprintln!(
-        "requests {} = 2xx {} + 503 {} + other {} + timeout {} + error {}; goodput {:.0}/s; \
+        "requests {} = 2xx {} + 503s {} + other {} + timeout {} + error {}; goodput {:.0}/s; \
          p50 {} us p99 {} us; {}",
         report.requests,
         o.success,
