@@ -68,4 +68,4 @@ pub use hold::{hold, Held, HoldConfig, HoldError};
 pub use report::{
     Bucket, Counts, ErrorCounts, ErrorKind, Latencies, Outcome, Report, Summary, Verdict, BUCKET,
 };
-pub use run::{run, RunError};
+pub use run::{run, run_with, RunError};

@@ -93,8 +93,15 @@ struct Conn {
 /// Runs the schedule of `cfg` and returns what it measured. Blocks for about the length of
 /// the schedule plus the timeout.
 pub fn run(cfg: &Config) -> Result<Report, RunError> {
+    run_with(cfg, |_| {})
+}
+
+/// Like [`run`], and calls `on_start` with the instant the schedule starts (after the
+/// keep-alive pool is open): offsets in the report's time series count from it. Use it
+/// to time an event (a server stall, a restart) against the schedule.
+pub fn run_with(cfg: &Config, on_start: impl FnOnce(Instant)) -> Result<Report, RunError> {
     cfg.validate()?;
-    Engine::new(cfg)?.run()
+    Engine::new(cfg)?.run(on_start)
 }
 
 struct Engine<'a> {
@@ -323,7 +330,7 @@ impl<'a> Engine<'a> {
         c.buf = Vec::new();
     }
 
-    fn run(mut self) -> Result<Report, RunError> {
+    fn run(mut self, on_start: impl FnOnce(Instant)) -> Result<Report, RunError> {
         if self.cfg.mode == ConnMode::KeepAlive {
             self.open_pool()?;
         }
@@ -331,6 +338,7 @@ impl<'a> Engine<'a> {
         let mut events = Events::with_capacity(1024);
         self.start = Instant::now();
         self.last_outcome = self.start;
+        on_start(self.start);
         let at = |start: Instant, off: f64| start + Duration::from_secs_f64(off);
         let mut next = schedule.next_offset().map(|o| at(self.start, o));
         let drain_deadline = self.start
