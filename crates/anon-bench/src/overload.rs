@@ -356,7 +356,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     report.notes.push(format!("machine: {}", machine()));
     report.notes.push(format!(
         "GET /work?us=N (CPU spin), 1 server worker pinned to CPU {SERVER_CPU}, anon-loadgen \
-         (open loop, constant arrivals) pinned to CPU {LOAD_CPU}, {} keep-alive connections, \
+         (open loop, constant arrivals, in this process) pinned to CPU {LOAD_CPU}, both at nice -10, \
+         {} keep-alive connections, \
          timeout {:?}, SLO = 10 × service time; sweep points {:?} each, calibration probes {:?}",
         a.connections, a.timeout, a.point, a.probe
     ));

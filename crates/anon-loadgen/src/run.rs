@@ -2,9 +2,11 @@
 //!
 //! Each loop turn: move the requests that fell due into the generator's queue (FIFO by
 //! intended time), hand queued requests to free connections, expire timeouts, then poll.
-//! When the next arrival is less than 2 ms away the poll does not sleep (`poll` rounds
-//! its timeout up to whole milliseconds), so sends leave within microseconds of their
-//! intended time while the generator keeps up.
+//! While requests are outstanding or the next arrival is less than 20 ms away the poll
+//! does not sleep (`poll` rounds its timeout up to whole milliseconds, and a halted
+//! virtual CPU can take milliseconds to wake), so sends leave within microseconds of their
+//! intended time and answers are stamped when they arrive. The price: the generator keeps
+//! its core busy during a run — give it a core of its own.
 
 use crate::config::{Config, ConfigError, ConnMode, MAX_RESPONSE_BYTES};
 use crate::http::{parse_response, request_bytes};
@@ -46,6 +48,8 @@ pub enum RunError {
     Reactor(io::Error),
 }
 
+/// Poll without sleeping when the next request is due within this (see `Engine::run`).
+const SPIN_WINDOW: Duration = Duration::from_millis(20);
 /// How often busy connections are checked for timeouts.
 const SWEEP: Duration = Duration::from_millis(5);
 /// How long the keep-alive pool may take to open.
@@ -385,17 +389,22 @@ impl<'a> Engine<'a> {
                 self.expire_all(now);
                 break;
             }
-            // 4. Wait for I/O, not past the next arrival nor the next sweep.
+            // 4. Wait for I/O. While requests are outstanding or the next one is due
+            //    within SPIN_WINDOW, poll without sleeping: a sleeping (virtual) CPU can
+            //    take milliseconds to wake, which would make sends late and stamp answers
+            //    late. Otherwise sleep, not past the next arrival nor the next sweep.
             let mut wake = next_sweep;
             if let Some(t) = next {
                 wake = wake.min(t);
             }
+            let next_due = next.map_or(Duration::MAX, |t| t.saturating_duration_since(now));
             let wait = wake.saturating_duration_since(now);
-            let timeout = if wait >= Duration::from_millis(2) {
-                wait - Duration::from_millis(1)
-            } else {
-                Duration::ZERO
-            };
+            let timeout =
+                if outstanding || next_due < SPIN_WINDOW || wait < Duration::from_millis(2) {
+                    Duration::ZERO
+                } else {
+                    wait - Duration::from_millis(1)
+                };
             self.poll
                 .poll(&mut events, Some(timeout))
                 .map_err(RunError::Reactor)?;
