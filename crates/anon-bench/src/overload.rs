@@ -188,24 +188,31 @@ fn calibrate(server: &Server, a: &Args, us: u64) -> Result<(f64, bool), String> 
     let ideal = 1e6 / us as f64;
     for f in PROBES {
         let rate = (ideal * f).round();
-        pause();
-        let r = load(&config(server, a, us, vec![phase(rate, a.probe)]))
-            .map_err(|e| format!("{}: {e}", server.kind.name()))?;
-        let ok_frac = r.outcomes.success as f64 / r.requests.max(1) as f64;
-        // The generator itself must have kept its schedule; a pool held busy by a slow
-        // server is the server's doing and shows in the latency.
-        let on_time = r.verdict.generator_late_fraction <= r.config.lag_fraction;
-        let pass = ok_frac >= 0.999 && r.latency.success.p99_us <= 10 * us && on_time;
-        eprintln!(
-            "  calibrate {} {us} µs @ {rate}/s: success {:.2} %, p99 {} µs, generator on time {} -> {}",
-            server.kind.name(),
-            ok_frac * 100.0,
-            r.latency.success.p99_us,
-            on_time,
-            if pass { "pass" } else { "fail" }
-        );
-        if pass {
-            return Ok((rate, true));
+        // A probe the generator itself could not keep on schedule (other work took its
+        // CPU) says nothing about the server: run it again, up to twice.
+        for attempt in 0..3 {
+            pause();
+            let r = load(&config(server, a, us, vec![phase(rate, a.probe)]))
+                .map_err(|e| format!("{}: {e}", server.kind.name()))?;
+            let ok_frac = r.outcomes.success as f64 / r.requests.max(1) as f64;
+            // A pool held busy by a slow server is the server's doing and shows in the
+            // latency; only the generator's own lateness invalidates a probe.
+            let on_time = r.verdict.generator_late_fraction <= r.config.lag_fraction;
+            let pass = ok_frac >= 0.999 && r.latency.success.p99_us <= 10 * us && on_time;
+            eprintln!(
+                "  calibrate {} {us} µs @ {rate}/s: success {:.2} %, p99 {} µs, generator on \
+                 time {on_time} -> {}",
+                server.kind.name(),
+                ok_frac * 100.0,
+                r.latency.success.p99_us,
+                if pass { "pass" } else { "fail" }
+            );
+            if pass {
+                return Ok((rate, true));
+            }
+            if on_time || attempt == 2 {
+                break;
+            }
         }
     }
     Ok(((ideal * PROBES[PROBES.len() - 1]).round(), false))
