@@ -10,10 +10,14 @@ async fn handle(req: HttpRequest) -> HttpResponse {
         .map(|p| p.as_str())
         .unwrap_or("/");
     match route(target) {
-        Route::Plaintext => HttpResponse::Ok().content_type("text/plain").body(PLAINTEXT),
+        Route::Plaintext => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(PLAINTEXT),
         Route::Work(us) => {
             spin(us);
-            HttpResponse::Ok().content_type("text/plain").body(WORK_BODY)
+            HttpResponse::Ok()
+                .content_type("text/plain")
+                .body(WORK_BODY)
         }
         Route::NotFound => HttpResponse::NotFound().finish(),
     }
