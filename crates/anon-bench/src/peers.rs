@@ -280,7 +280,8 @@ impl Server {
             Kind::Anon(k) => {
                 let bin = bins.hello.as_ref().map_err(Clone::clone)?;
                 let mut c = pinned(SERVER_CPU, bin);
-                c.args(["--port", &p, "--workers", "1"]);
+                // Room for the `conns` suite's 19 900 connections (the fd limit is 20 000).
+                c.args(["--port", &p, "--workers", "1", "--max-conns", "19990"]);
                 if let Some(k) = k {
                     c.args(["--max-inflight", &k.to_string()]);
                 }
