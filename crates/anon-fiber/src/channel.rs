@@ -156,9 +156,7 @@ impl<T> Receiver<T> {
     /// Receives, parking while the channel is empty; [`RecvError::Closed`] once every
     /// sender is gone and the channel is drained.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.shared
-            .chan
-            .recv(&Parker::waiting_on(WaitOn::Channel))
+        self.shared.chan.recv(&Parker::waiting_on(WaitOn::Channel))
     }
 
     /// Receives without waiting.
@@ -204,6 +202,8 @@ impl<T> Drop for Receiver<T> {
 
 impl<T> std::fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").field("len", &self.len()).finish()
+        f.debug_struct("Receiver")
+            .field("len", &self.len())
+            .finish()
     }
 }

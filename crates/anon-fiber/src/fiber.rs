@@ -127,10 +127,8 @@ impl FiberShared {
 
     /// Wakes the fiber: queues it on its own worker if it was parked, else leaves a token.
     pub(crate) fn unpark(self: &Arc<Self>) {
-        if self.state.unpark() {
-            if !worker::schedule_local(self) {
-                self.owner.remote.push(Msg::Wake(Arc::clone(self)));
-            }
+        if self.state.unpark() && !worker::schedule_local(self) {
+            self.owner.remote.push(Msg::Wake(Arc::clone(self)));
         }
     }
 

@@ -102,7 +102,11 @@ impl<T> JoinInner<T> {
     }
 
     /// Waits for the result until `deadline`; `None` on timeout (the result stays).
-    pub(crate) fn wait(&self, on: WaitOn, deadline: Option<Instant>) -> Option<Result<T, JoinError>> {
+    pub(crate) fn wait(
+        &self,
+        on: WaitOn,
+        deadline: Option<Instant>,
+    ) -> Option<Result<T, JoinError>> {
         let parker = Parker::waiting_on(on);
         loop {
             {

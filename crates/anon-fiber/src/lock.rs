@@ -294,18 +294,44 @@ impl Notify {
 
     /// Parks until notified (or returns at once, consuming a stored permit).
     pub fn notified(&self) {
+        if self.permit.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let gen = self.generation.load(Ordering::Acquire);
-        self.waiters.wait_until(WaitOn::Notify, || {
-            (self.permit.swap(false, Ordering::AcqRel)
-                || self.generation.load(Ordering::Acquire) != gen)
-                .then_some(())
-        });
+        let parker = Parker::waiting_on(WaitOn::Notify);
+        let waker = parker.waker();
+        loop {
+            let id = self.waiters.register(&waker);
+            if self.permit.swap(false, Ordering::AcqRel) {
+                if !self.waiters.cancel(id) {
+                    // Also picked by a notify_one: hand that one on.
+                    self.notify_one();
+                }
+                return;
+            }
+            if self.generation.load(Ordering::Acquire) != gen {
+                let _ = self.waiters.cancel(id);
+                return;
+            }
+            parker.park();
+            if !self.waiters.cancel(id) {
+                // Taken off the queue by notify_one / notify_all: that is our notification.
+                return;
+            }
+            if self.generation.load(Ordering::Acquire) != gen
+                || self.permit.swap(false, Ordering::AcqRel)
+            {
+                return;
+            }
+        }
     }
 
-    /// Wakes one waiter, or stores a permit for the next [`notified`](Notify::notified).
+    /// Wakes one waiter, or stores a permit for the next [`notified`](Notify::notified)
+    /// when nobody waits (at most one permit is stored).
     pub fn notify_one(&self) {
-        self.permit.store(true, Ordering::Release);
-        self.waiters.notify_one();
+        if !self.waiters.notify_one() {
+            self.permit.store(true, Ordering::Release);
+        }
     }
 
     /// Wakes every fiber waiting now (stores no permit).

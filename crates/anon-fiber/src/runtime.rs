@@ -404,10 +404,8 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let here = worker::with_worker(|w| {
-        w.filter(|w| Arc::ptr_eq(&w.rt, rt))
-            .map(|w| w.shared.index)
-    });
+    let here =
+        worker::with_worker(|w| w.filter(|w| Arc::ptr_eq(&w.rt, rt)).map(|w| w.shared.index));
     let index = match (target, here) {
         (Some(t), _) => t,
         (None, Some(h)) => h,
@@ -434,7 +432,7 @@ where
     }
     let fiber = FiberShared::new(name, Arc::clone(ws));
     let inner = JoinInner::new();
-    let body = fiber_body(f, Completer::new(Arc::clone(&inner)));
+    let body = fiber_body(f, Completer::new(Arc::clone(&inner)), Arc::clone(ws));
     ws.remote
         .push(Msg::Spawn(Arc::clone(&fiber), Box::new(body)));
     Ok(JoinHandle::new(inner, fiber))

@@ -243,11 +243,10 @@ where
 {
     let mut f = Some(f);
     let mut name = Some(name);
-    let r = with_worker(|w| {
+    with_worker(|w| {
         let w = w?;
         Some(w.spawn(name.take().flatten(), f.take().expect("once")))
-    });
-    r
+    })
 }
 
 /// Inserts a timer on this thread's worker; `None` if this thread is no worker.
@@ -255,19 +254,48 @@ pub(crate) fn insert_timer(deadline: Instant, entry: TimerEntry) -> Option<Timer
     with_worker(|w| w.map(|w| w.timers.borrow_mut().insert(deadline, entry)))
 }
 
+/// Releases a worker's live-fiber slot when dropped.
+struct LiveSlot(Arc<WorkerShared>);
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 /// The fiber body: runs `f`, catching its panic for the join handle. A `generator`
 /// cancellation (runtime shutdown) is let through so the generator can finish unwinding.
-pub(crate) fn fiber_body<F, T>(f: F, completer: Completer<T>) -> impl FnOnce() + Send + 'static
+///
+/// The body owns the fiber's live slot (reserved by the spawner) and releases it just
+/// before publishing the result, so a joiner that spawns again is not refused. The stack
+/// itself returns to the pool right after, before the worker runs anything else: the bound
+/// can be exceeded by at most one finishing fiber per worker. A body that never runs (or is
+/// cancelled) releases the slot when dropped.
+pub(crate) fn fiber_body<F, T>(
+    f: F,
+    completer: Completer<T>,
+    owner: Arc<WorkerShared>,
+) -> impl FnOnce() + Send + 'static
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let live = LiveSlot(owner);
     move || {
         let completer = completer;
-        match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => completer.complete(Ok(v)),
-            Err(p) if p.is::<generator::Error>() => panic::resume_unwind(p),
-            Err(p) => completer.complete(Err(crate::JoinError::Panicked(p))),
+        let live = live;
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        if let Err(p) = r {
+            if p.is::<generator::Error>() {
+                panic::resume_unwind(p);
+            }
+            drop(live);
+            completer.complete(Err(crate::JoinError::Panicked(p)));
+            return;
+        }
+        drop(live);
+        if let Ok(v) = r {
+            completer.complete(Ok(v));
         }
     }
 }
@@ -354,11 +382,11 @@ impl Worker {
                     .push_back(f.key.load(Ordering::Relaxed)),
                 Msg::Spawn(fiber, body) => {
                     if stop {
-                        self.shared.release();
+                        // Dropping the body releases its live slot and cancels its handle.
                         continue;
                     }
                     // On failure the body is dropped, which cancels its join handle.
-                    let _ = self.start(fiber, move || body());
+                    let _ = self.start(fiber, body);
                 }
                 Msg::Dump(reply) => {
                     let infos = self.dump();
@@ -437,7 +465,11 @@ impl Worker {
     }
 
     fn resume(&self, key: usize) {
-        let gen = self.fibers.borrow_mut().get_mut(key).and_then(|s| s.gen.take());
+        let gen = self
+            .fibers
+            .borrow_mut()
+            .get_mut(key)
+            .and_then(|s| s.gen.take());
         let Some(mut gen) = gen else { return };
         self.current.set(Some(key));
         self.switch.set(Switch::Yield);
@@ -473,7 +505,10 @@ impl Worker {
     fn crashed(&self, key: usize, payload: Box<dyn Any + Send>) -> ! {
         let fiber = self.fibers.borrow().get(key).map(|s| Arc::clone(&s.fiber));
         let (id, name) = match &fiber {
-            Some(f) => (f.id.to_string(), f.name.as_deref().unwrap_or("<unnamed>").to_string()),
+            Some(f) => (
+                f.id.to_string(),
+                f.name.as_deref().unwrap_or("<unnamed>").to_string(),
+            ),
             None => ("?".to_string(), "?".to_string()),
         };
         let what = match payload.downcast_ref::<generator::Error>() {
@@ -492,7 +527,6 @@ impl Worker {
 
     fn finish(&self, key: usize, gen: Gen) {
         let slot = self.fibers.borrow_mut().try_remove(key);
-        self.shared.release();
         {
             let mut pool = self.pool.borrow_mut();
             if pool.len() < self.cfg.pool_max {
@@ -528,13 +562,17 @@ impl Worker {
         }
         let fiber = FiberShared::new(name, Arc::clone(&self.shared));
         let inner = JoinInner::new();
-        let body = fiber_body(f, Completer::new(Arc::clone(&inner)));
+        let body = fiber_body(
+            f,
+            Completer::new(Arc::clone(&inner)),
+            Arc::clone(&self.shared),
+        );
         self.start(Arc::clone(&fiber), body)?;
         Ok(JoinHandle::new(inner, fiber))
     }
 
-    /// Gives `fiber` a stack (pooled if possible) and queues it. The live slot must be
-    /// reserved; it is released on failure.
+    /// Gives `fiber` a stack (pooled if possible) and queues it. On failure the body is
+    /// dropped, which releases its live slot and cancels its join handle.
     pub(crate) fn start(
         &self,
         fiber: Arc<FiberShared>,
@@ -554,7 +592,6 @@ impl Worker {
                     Ok(g) => g,
                     Err(_) => {
                         // mmap refused (memory or map-count limit): "try again".
-                        self.shared.release();
                         return Err(SpawnError::Again);
                     }
                 }
@@ -602,11 +639,8 @@ impl Worker {
         self.shared.remote.drain_into(&mut inbox);
         let msgs: Vec<Msg> = inbox.drain(..).collect();
         drop(inbox);
-        for m in msgs {
-            if let Msg::Spawn(..) = m {
-                self.shared.release();
-            }
-        }
+        // Dropping queued spawns releases their live slots and cancels their handles.
+        drop(msgs);
         self.runq.borrow_mut().clear();
         loop {
             let next = {
@@ -616,16 +650,13 @@ impl Worker {
             };
             let Some(slot) = next else { break };
             slot.fiber.state.finish();
-            self.shared.release();
             // Dropping a suspended generator resumes it with a cancel panic that unwinds
             // its stack (running destructors, which cancel join handles).
             drop(slot);
         }
         self.pool.borrow_mut().clear();
         // Hibernating connections hold their streams inside the slots: release them.
-        let slots: Vec<Arc<IoSlot>> = crate::sync::lock_std(&self.shared.io)
-            .drain()
-            .collect();
+        let slots: Vec<Arc<IoSlot>> = crate::sync::lock_std(&self.shared.io).drain().collect();
         for s in slots {
             s.clear_hibernation();
         }

@@ -64,7 +64,11 @@ impl TcpStream {
     }
 
     fn connect_timeout_opt(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
-        let sock = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+        let sock = Socket::new(
+            Domain::for_address(*addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
         let core = connect(&sock, &SockAddr::from(*addr), timeout)?;
         Ok(TcpStream {
             core,

@@ -43,7 +43,10 @@ pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     // SAFETY: `cpu_set_t` is plain data for which all-zero bytes is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cpu index too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cpu index too large",
+        ));
     }
     // SAFETY: `cpu` was checked to be below CPU_SETSIZE, the bound of `set`.
     unsafe { libc::CPU_SET(cpu, &mut set) };
