@@ -52,7 +52,7 @@ pub use server::{
 };
 
 /// The HTTP types handlers take and return (the `http` crate's).
-pub use ::http::{Method, Request, Response, StatusCode};
+pub use ::http::{header, Method, Request, Response, StatusCode};
 /// The handler's request body and error types.
 pub use anon_http::server::Body;
 pub use anon_http::{Again, HandlerError};
