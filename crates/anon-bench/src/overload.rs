@@ -19,7 +19,8 @@
 //! or `target/bench/charts/` (`--quick`).
 
 use crate::peers::{
-    build, check_get, ensure_tools, loadavg, machine, pin_self, Kind, Server, LOAD_CPU, SERVER_CPU,
+    build, check_get, ensure_tools, loadavg, machine, pin_self, raise_priority, Kind, Server,
+    LOAD_CPU, SERVER_CPU,
 };
 use crate::report::{workspace_root, Report, Row};
 use anon_loadgen::{run as load, run_with as load_with, Bucket, Config, Phase};
@@ -357,13 +358,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let a = parse_args(args)?;
     ensure_tools(&[("taskset", "util-linux"), ("nstat", "iproute2")])?;
     let bins = build(true)?;
+    let _priority = raise_priority();
     pin_self(LOAD_CPU)?;
     let k = a.max_inflight;
     let mut report = Report::new("overload");
     report.notes.push(format!("machine: {}", machine()));
     report.notes.push(format!(
         "GET /work?us=N (CPU spin), 1 server worker pinned to CPU {SERVER_CPU}, anon-loadgen \
-         (open loop, constant arrivals, in this process) pinned to CPU {LOAD_CPU}, both at nice -10, \
+         (open loop, constant arrivals, in this process) pinned to CPU {LOAD_CPU}, autogroup nice -20 while measuring, \
          {} keep-alive connections, \
          timeout {:?}, SLO = 10 × service time; sweep points {:?} each, calibration probes {:?}",
         a.connections, a.timeout, a.point, a.probe
