@@ -1,1 +1,285 @@
+//! The `Server` in-process over loopback: several listeners, busy mode, admission, the
+//! drain and its deadline, the shutdown handle, metrics, start errors.
 
+use anon::fiber::net::TcpStream as FiberStream;
+use anon::{Http, Limits, Response, Server, StartError, Tcp, Timeouts};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, PATIENCE).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s
+}
+
+/// Reads one reply head and its `Content-Length` body; returns (head, body).
+fn reply(s: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).unwrap(),
+            1,
+            "closed before a full head: {head:?}"
+        );
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Content-Length: ")
+                .or(l.strip_prefix("content-length: "))
+        })
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+fn get(s: &mut TcpStream, path: &str) -> (String, Vec<u8>) {
+    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    reply(s)
+}
+
+fn hello() -> Http<impl anon::http::server::Handler> {
+    Http::from_fn(|req: anon::Request<anon::Body<'_>>| {
+        if let Some(ms) = req.uri().query().and_then(|q| q.strip_prefix("sleep=")) {
+            anon::fiber::sleep(Duration::from_millis(ms.parse().unwrap()));
+        }
+        Ok(Response::new("hi"))
+    })
+}
+
+fn metric(text: &str, name_and_labels: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name_and_labels} not in\n{text}"))
+}
+
+#[test]
+fn an_http_and_a_tcp_listener_on_one_server() {
+    let running = Server::new()
+        .workers(2)
+        .handle_signals(false)
+        .listen("127.0.0.1:0", hello())
+        .listen(
+            "127.0.0.1:0",
+            Tcp::new(|mut s: FiberStream| {
+                let _ = s.write_all(b"tcp says hi\n");
+            }),
+        )
+        .start()
+        .unwrap();
+    let [http, tcp] = running.local_addrs() else {
+        panic!("two listeners expected");
+    };
+    let mut s = connect(*http);
+    assert_eq!(get(&mut s, "/").1, b"hi");
+    let mut t = connect(*tcp);
+    let mut got = String::new();
+    t.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "tcp says hi\n");
+    let m = running.metrics();
+    assert!(m.contains("protocol=\"tcp\""), "{m}");
+    let report = running.shutdown();
+    assert_eq!(report.unfinished, 0);
+}
+
+#[test]
+fn past_max_connections_new_connections_get_503_until_busy_mode_ends() {
+    let running = Server::new()
+        .workers(1)
+        .handle_signals(false)
+        .limits(Limits {
+            max_connections: 3,
+            ..Limits::default()
+        })
+        .listen("127.0.0.1:0", hello())
+        .start()
+        .unwrap();
+    let addr = running.local_addrs()[0];
+    let mut held: Vec<TcpStream> = (0..3).map(|_| connect(addr)).collect();
+    for s in &mut held {
+        assert_eq!(get(s, "/").1, b"hi");
+    }
+    // The fourth is accepted, told to try again, and closed.
+    let mut s = connect(addr);
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    assert!(all.starts_with("HTTP/1.1 503 "), "{all}");
+    assert!(
+        all.contains("Retry-After: 1\r\n") && all.contains("Connection: close"),
+        "{all}"
+    );
+    let m = running.metrics();
+    assert_eq!(metric(&m, "anon_busy"), 1, "{m}");
+    let refused = format!(
+        "anon_connections_refused_total{{listener=\"{addr}\",protocol=\"http\",reason=\"connections\"}}"
+    );
+    assert_eq!(metric(&m, &refused), 1);
+    // The held connections are still served.
+    assert_eq!(get(&mut held[0], "/").1, b"hi");
+    // Below the low watermark busy mode ends and connections are served again.
+    drop(held);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut s = connect(addr);
+        write!(s, "GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let (head, _) = reply(&mut s);
+        if head.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "busy mode never ended");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(metric(&running.metrics(), "anon_busy"), 0);
+    running.shutdown();
+}
+
+#[test]
+fn requests_past_max_in_flight_get_503_without_running_the_handler() {
+    let running = Server::new()
+        .workers(1)
+        .handle_signals(false)
+        .limits(Limits {
+            max_in_flight: 1,
+            ..Limits::default()
+        })
+        .listen("127.0.0.1:0", hello())
+        .start()
+        .unwrap();
+    let addr = running.local_addrs()[0];
+    let mut slow = connect(addr);
+    write!(slow, "GET /?sleep=300 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    // Wait until it is in flight.
+    let deadline = Instant::now() + PATIENCE;
+    while metric(&running.metrics(), "anon_requests_in_flight") < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut other = connect(addr);
+    let (head, _) = get(&mut other, "/");
+    assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+    assert_eq!(reply(&mut slow).1, b"hi");
+    let m = running.metrics();
+    assert_eq!(
+        metric(&m, "anon_requests_rejected_total{reason=\"in_flight\"}"),
+        1
+    );
+    running.shutdown();
+}
+
+#[test]
+fn the_shutdown_handle_drains_requests_in_flight() {
+    let running = Server::new()
+        .workers(2)
+        .handle_signals(false)
+        .listen("127.0.0.1:0", hello())
+        .start()
+        .unwrap();
+    let addr = running.local_addrs()[0];
+    let stop = running.shutdown_handle();
+    let waiter = std::thread::spawn(move || running.wait().unwrap());
+    let mut idle = connect(addr);
+    assert_eq!(get(&mut idle, "/").1, b"hi");
+    let mut slow = connect(addr);
+    write!(slow, "GET /?sleep=300 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    stop.shutdown();
+    let (head, body) = reply(&mut slow);
+    assert_eq!(body, b"hi");
+    assert!(head.contains("Connection: close"), "{head}");
+    let report = waiter.join().unwrap();
+    assert_eq!(report.unfinished, 0);
+    // The idle keep-alive connection was closed, and nothing listens any more.
+    let mut rest = Vec::new();
+    assert_eq!(idle.read_to_end(&mut rest).unwrap_or(0), 0);
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn the_drain_deadline_cancels_what_is_left() {
+    let running = Server::new()
+        .workers(1)
+        .handle_signals(false)
+        .timeouts(Timeouts {
+            drain: Duration::from_millis(200),
+            ..Timeouts::default()
+        })
+        .listen("127.0.0.1:0", hello())
+        .start()
+        .unwrap();
+    let addr = running.local_addrs()[0];
+    let mut slow = connect(addr);
+    write!(slow, "GET /?sleep=5000 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while metric(&running.metrics(), "anon_requests_in_flight") < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let report = running.shutdown();
+    assert_eq!(report.unfinished, 1);
+    assert!(report.elapsed < Duration::from_secs(5), "{report:?}");
+}
+
+#[test]
+fn start_errors_name_the_problem() {
+    assert!(matches!(
+        Server::new().handle_signals(false).start(),
+        Err(StartError::NoListener)
+    ));
+    let e = Server::new()
+        .handle_signals(false)
+        .listen("not an address", hello())
+        .start()
+        .unwrap_err();
+    assert!(matches!(e, StartError::Address { .. }), "{e}");
+    assert!(e.to_string().contains("not an address"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let e = Server::new()
+        .handle_signals(false)
+        .listen(taken.local_addr().unwrap().to_string(), hello())
+        .start()
+        .unwrap_err();
+    assert!(matches!(e, StartError::Listen { .. }), "{e}");
+}
+
+#[test]
+fn the_admin_listener_serves_metrics_and_the_fiber_dump() {
+    let running = Server::new()
+        .workers(1)
+        .handle_signals(false)
+        .admin("127.0.0.1:0")
+        .listen("127.0.0.1:0", hello())
+        .start()
+        .unwrap();
+    let admin = running.admin_addr().unwrap();
+    let mut s = connect(admin);
+    let (head, body) = get(&mut s, "/metrics");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    let text = String::from_utf8(body).unwrap();
+    for name in [
+        "anon_connections_accepted_total",
+        "anon_requests_in_flight",
+        "anon_fibers_live",
+        "anon_request_queue_delay_seconds_count",
+        "anon_http_connections_hibernating",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    let mut s = connect(admin);
+    let (_, dump) = get(&mut s, "/fibers");
+    let dump = String::from_utf8(dump).unwrap();
+    assert!(
+        dump.contains("anon-accept") && dump.contains("anon-probe"),
+        "{dump}"
+    );
+    running.shutdown();
+}
