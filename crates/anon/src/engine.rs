@@ -68,6 +68,31 @@ impl EngineContext {
     pub fn is_draining(&self) -> bool {
         self.shared.is_draining()
     }
+
+    /// A handle the engine keeps to ask later whether the server drains.
+    pub fn drain_signal(&self) -> DrainSignal {
+        DrainSignal(Arc::clone(&self.shared))
+    }
+}
+
+/// Tells an engine, at any time, whether the server drains (see
+/// [`EngineContext::drain_signal`]).
+#[derive(Clone)]
+pub struct DrainSignal(Arc<Shared>);
+
+impl DrainSignal {
+    /// `true` once the server drains: replies should close their connections.
+    pub fn is_draining(&self) -> bool {
+        self.0.is_draining()
+    }
+}
+
+impl std::fmt::Debug for DrainSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DrainSignal")
+            .field(&self.is_draining())
+            .finish()
+    }
 }
 
 /// Something that becomes an [`Engine`] when the server starts (so that it can use the

@@ -46,7 +46,8 @@ mod metrics;
 mod ratelog;
 mod server;
 
-pub use engine::{Engine, EngineContext, Http, HttpFn, IntoEngine, Tcp};
+pub use engine::{DrainSignal, Engine, EngineContext, Http, HttpFn, IntoEngine, Tcp};
+pub use metrics::Prom;
 pub use server::{
     AcceptMode, DrainReport, Limits, Running, Server, ShutdownHandle, StartError, Timeouts,
 };

@@ -283,3 +283,70 @@ fn the_admin_listener_serves_metrics_and_the_fiber_dump() {
     );
     running.shutdown();
 }
+
+/// A protocol the crate does not know, plugged in through the public traits.
+struct Greeter {
+    drain: anon::DrainSignal,
+    open: std::sync::atomic::AtomicU64,
+}
+
+impl anon::Engine for Greeter {
+    fn protocol(&self) -> &'static str {
+        "greeter"
+    }
+    fn start(&self, stream: FiberStream) {
+        let msg: &[u8] = if self.drain.is_draining() {
+            b"bye\n"
+        } else {
+            b"welcome\n"
+        };
+        let _ = (&stream).write_all(msg);
+    }
+    fn busy_reply(&self) -> &[u8] {
+        b"full\n"
+    }
+    fn open(&self) -> u64 {
+        self.open.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn active(&self) -> u64 {
+        0
+    }
+    fn metrics(&self, out: &mut anon::Prom, labels: &str) {
+        out.counter("greeter_custom_total", "A custom sample.", labels, 42);
+    }
+}
+
+struct GreeterSpec;
+
+impl anon::IntoEngine for GreeterSpec {
+    fn into_engine(self: Box<Self>, ctx: &anon::EngineContext) -> std::sync::Arc<dyn anon::Engine> {
+        assert_eq!(ctx.workers(), 1);
+        std::sync::Arc::new(Greeter {
+            drain: ctx.drain_signal(),
+            open: Default::default(),
+        })
+    }
+}
+
+#[test]
+fn a_custom_engine_plugs_in_through_the_public_traits() {
+    let running = Server::new()
+        .workers(1)
+        .handle_signals(false)
+        .listen("127.0.0.1:0", GreeterSpec)
+        .start()
+        .unwrap();
+    let addr = running.local_addrs()[0];
+    let mut s = connect(addr);
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "welcome\n");
+    let m = running.metrics();
+    assert!(
+        m.contains(&format!(
+            "greeter_custom_total{{listener=\"{addr}\",protocol=\"greeter\"}} 42"
+        )),
+        "{m}"
+    );
+    assert_eq!(running.shutdown().unfinished, 0);
+}
