@@ -19,8 +19,8 @@
 //! or `target/bench/charts/` (`--quick`).
 
 use crate::peers::{
-    build, check_get, ensure_tools, loadavg, machine, pin_self, raise_priority, Kind, Server,
-    LOAD_CPU, SERVER_CPU,
+    build, check_get, clk_tck, ensure_tools, loadavg, machine, pin_self, raise_priority, Kind,
+    Server, LOAD_CPU, SERVER_CPU,
 };
 use crate::report::{workspace_root, Report, Row};
 use anon_loadgen::{run as load, run_with as load_with, Bucket, Config, Phase};
@@ -129,6 +129,9 @@ struct Point {
     reject_p99_us: u64,
     listen_overflows: u64,
     rss_kib: u64,
+    /// Server CPU time (user+sys) over the run ÷ successes, µs: the real cost of a
+    /// served request (a 1000 µs handler should show about 1000).
+    cpu_us_per_success: f64,
     schedule_kept: bool,
     generator_on_time: bool,
     verdict: String,
@@ -222,9 +225,11 @@ fn calibrate(server: &Server, a: &Args, us: u64) -> Result<(f64, bool), String> 
 fn measure(server: &Server, a: &Args, us: u64, c: f64, factor: f64) -> Result<Point, String> {
     pause();
     let before = listen_overflows();
+    let cpu_before = server.cpu_ticks();
     let r = load(&config(server, a, us, vec![phase(c * factor, a.point)]))
         .map_err(|e| format!("{}: {e}", server.kind.name()))?;
     let overflows = listen_overflows().saturating_sub(before);
+    let cpu_us = server.cpu_ticks().saturating_sub(cpu_before) as f64 / clk_tck() * 1e6;
     let p = Point {
         contender: server.kind.name(),
         service_us: us,
@@ -244,6 +249,7 @@ fn measure(server: &Server, a: &Args, us: u64, c: f64, factor: f64) -> Result<Po
         reject_p99_us: r.latency.try_again.p99_us,
         listen_overflows: overflows,
         rss_kib: server.rss_kib(),
+        cpu_us_per_success: cpu_us / r.outcomes.success.max(1) as f64,
         schedule_kept: r.verdict.kept,
         generator_on_time: r.verdict.generator_late_fraction <= r.config.lag_fraction,
         verdict: r.verdict.message.clone(),
@@ -560,8 +566,8 @@ fn detail_table(
         ));
     }
     s.push_str(
-        "\n| service | load | contender | goodput (× C) | p50 ok (µs) | p99 ok (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | RSS (KiB) | sent on time | generator on time |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+        "\n| service | load | contender | goodput (× C) | p50 ok (µs) | p99 ok (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | RSS (KiB) | server CPU per success (µs) | sent on time | generator on time |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
     );
     let mut sorted: Vec<&Point> = points.iter().collect();
     sorted.sort_by(|a, b| {
@@ -572,7 +578,7 @@ fn detail_table(
     });
     for p in sorted {
         s.push_str(&format!(
-            "| {} µs | {}×C | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} µs | {}×C | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |\n",
             p.service_us,
             p.factor,
             p.contender,
@@ -588,6 +594,7 @@ fn detail_table(
             p.no_answer,
             p.listen_overflows,
             p.rss_kib,
+            p.cpu_us_per_success,
             if p.schedule_kept { "yes" } else { "no" },
             if p.generator_on_time {
                 "yes"
