@@ -29,6 +29,12 @@ fn idle_conn(server: SocketAddr, source: u8) -> TcpStream {
 #[test]
 fn ten_thousand_idle_keep_alive_connections_cost_little_memory() {
     let _g = crate::heavy();
+    // This process holds the client ends; the server (a child) inherits the limit too.
+    let limit = rlimit::increase_nofile_limit(u64::MAX).expect("raise RLIMIT_NOFILE");
+    assert!(
+        limit >= CONNS as u64 + 512,
+        "the descriptor limit ({limit}) is too low for {CONNS} connections"
+    );
     let p = Proc::hello(&[
         "--workers",
         "2",
