@@ -30,6 +30,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+/// Largest fraction of requests the generator itself may notice more than 1 ms late for a
+/// point to count. On the shared machine other work still gets about 1 % of the CPU in
+/// slices of milliseconds, even at autogroup nice -20; latency counts from the intended
+/// time anyway, so such lateness only adds to the measured latency. Beyond this the
+/// offered load itself would be wrong.
+const GENERATOR_LATE_OK: f64 = 0.05;
+
 /// Load factors of the sweep (× C).
 const SWEEP: [f64; 5] = [0.5, 1.0, 2.0, 4.0, 10.0];
 /// Calibration probes, as fractions of the ideal rate 1 / service time, tried downwards.
@@ -134,6 +141,7 @@ struct Point {
     cpu_us_per_success: f64,
     schedule_kept: bool,
     generator_on_time: bool,
+    generator_late_pct: f64,
     verdict: String,
 }
 
@@ -201,7 +209,7 @@ fn calibrate(server: &Server, a: &Args, us: u64) -> Result<(f64, bool), String> 
             let ok_frac = r.outcomes.success as f64 / r.requests.max(1) as f64;
             // A pool held busy by a slow server is the server's doing and shows in the
             // latency; only the generator's own lateness invalidates a probe.
-            let on_time = r.verdict.generator_late_fraction <= r.config.lag_fraction;
+            let on_time = r.verdict.generator_late_fraction <= GENERATOR_LATE_OK;
             let pass = ok_frac >= 0.999 && r.latency.success.p99_us <= 10 * us && on_time;
             eprintln!(
                 "  calibrate {} {us} µs @ {rate}/s: success {:.2} %, p99 {} µs, generator on \
@@ -251,7 +259,8 @@ fn measure(server: &Server, a: &Args, us: u64, c: f64, factor: f64) -> Result<Po
         rss_kib: server.rss_kib(),
         cpu_us_per_success: cpu_us / r.outcomes.success.max(1) as f64,
         schedule_kept: r.verdict.kept,
-        generator_on_time: r.verdict.generator_late_fraction <= r.config.lag_fraction,
+        generator_on_time: r.verdict.generator_late_fraction <= GENERATOR_LATE_OK,
+        generator_late_pct: r.verdict.generator_late_fraction * 100.0,
         verdict: r.verdict.message.clone(),
     };
     eprintln!(
@@ -383,8 +392,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     report.notes.push(
         "sent on time: ≤ 1 % of requests left > 1 ms after their intended time (a server \
          holding every connection busy makes requests wait in the generator: counted in \
-         their latency, and this says no); generator on time: the generator's own loop kept \
-         the schedule (if not, the point is invalid)"
+         their latency, and this says no); generator on time: share of requests the generator's own \
+         loop noticed > 1 ms late (other work on the shared machine); a point counts when \
+         ≤ 5 %, and calibration probes above that are re-run"
             .into(),
     );
     report
