@@ -5,7 +5,7 @@
 //! curl http://127.0.0.1:8080/plaintext        # Hello, World!
 //! curl http://127.0.0.1:8080/json             # {"message":"Hello, World!"}
 //! curl -d 'some body' http://127.0.0.1:8080/echo
-//! curl 'http://127.0.0.1:8080/work?us=2000'   # 2 ms of CPU, in 100 µs slices
+//! curl 'http://127.0.0.1:8080/work?us=2000'   # 2 ms of CPU, in 50 µs slices
 //! curl 'http://127.0.0.1:8080/sleep?ms=100'   # parks the fiber 100 ms
 //! ```
 //!
@@ -13,9 +13,10 @@
 //! - `GET /plaintext`: `Hello, World!` as `text/plain`.
 //! - `GET /json`: `{"message":"Hello, World!"}`, serialized per request.
 //! - `POST /echo`: the request body back (`application/octet-stream`).
-//! - `GET /work?us=N`: spins the CPU for N µs (at most 1 s) in slices of 100 µs,
+//! - `GET /work?us=N`: spins the CPU for N µs (at most 1 s) in slices of 50 µs,
 //!   yielding to the worker's other fibers between slices, as a CPU-bound handler on a
-//!   fiber should; so N µs of CPU is spent per request, and up to `--max-inflight`
+//!   fiber should (the peers of the `overload` benchmark do the same); so N µs of CPU is
+//!   spent per request, and up to `--max-inflight`
 //!   requests share a worker.
 //! - `GET /sleep?ms=N`: parks the fiber N ms (at most 60 s).
 //! - `GET /panic`: the handler panics (the client gets `500`, the server goes on).
@@ -123,7 +124,7 @@ const MAX_SLEEP_MS: u64 = 60_000;
 /// Largest `/echo` body.
 const MAX_ECHO: u64 = 8 * 1024 * 1024;
 /// `/work` yields to the other fibers after each slice of this much CPU.
-const WORK_SLICE: Duration = Duration::from_micros(100);
+const WORK_SLICE: Duration = Duration::from_micros(50);
 
 #[derive(serde::Serialize)]
 struct Message {
