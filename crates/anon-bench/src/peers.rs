@@ -190,9 +190,12 @@ pub(crate) fn ensure_tools(tools: &[(&str, &str)]) -> Result<(), String> {
     run(&args)
 }
 
-/// Whether this machine has the two CPUs the method pins to.
+/// Whether this machine has the two CPUs the method pins to. Counts the machine's CPUs,
+/// not this process's affinity (which `pin_self` narrows to one).
 pub(crate) fn can_pin() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.lines().filter(|l| l.starts_with("processor")).count() >= 2)
+        .unwrap_or(false)
 }
 
 /// `program` under `taskset -c CPU` when pinning is possible.
@@ -314,8 +317,11 @@ impl Server {
             Kind::Anon(k) => {
                 let bin = bins.hello.as_ref().map_err(Clone::clone)?;
                 let mut c = pinned(SERVER_CPU, bin);
-                // Room for the `conns` suite's 19 900 connections (the fd limit is 20 000).
+                // Room for the `conns` suite's 19 900 connections (the fd limit is 20 000),
+                // kept open however long their set-up takes (the peers have no idle
+                // timeout either).
                 c.args(["--port", &p, "--workers", "1", "--max-conns", "19990"]);
+                c.args(["--idle-timeout-ms", "600000"]);
                 if let Some(k) = k {
                     c.args(["--max-inflight", &k.to_string()]);
                 }
