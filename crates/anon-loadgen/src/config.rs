@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Most connections one generator process opens (the fd hard limit here is 20 000).
-pub const MAX_CONNECTIONS: usize = 19_000;
+pub const MAX_CONNECTIONS: usize = 19_950;
 /// Longest schedule a run accepts (sum of the phases).
 pub const MAX_DURATION: Duration = Duration::from_secs(300);
 /// Most requests (attempts, retries included) one run sends.
