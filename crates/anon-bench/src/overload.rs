@@ -763,11 +763,16 @@ fn draw_charts(
     let slo = (10 * us) as f64;
     let x = (0.4, 12.0);
     let goodput = by_contender(points, us, |p| Some(p.goodput_over_c));
+    let gmax = goodput
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|p| p.1))
+        .fold(1.2f64, f64::max)
+        * 1.1;
     chart(
         &p("goodput"),
         &format!("Goodput within SLO ({slo} µs) vs offered load, {us} µs handler{missing}"),
         ("offered load (× C, log)", "goodput (× C)"),
-        (x, (0.0, 1.3)),
+        (x, (0.0, gmax)),
         (true, false),
         &goodput,
     )?;
