@@ -90,11 +90,20 @@ impl fmt::Display for WaitOn {
     }
 }
 
-/// Nanoseconds since the first call, a cheap monotonic clock for the dump's "since".
+/// Nanoseconds since the first call, a monotonic clock for the dump's "since".
 pub(crate) fn clock_ns() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let e = *EPOCH.get_or_init(Instant::now);
     u64::try_from(e.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `clock_ns()` as of the latest reactor turn of any worker: what parking records, so a
+/// park costs no clock read (the dump's "since" is accurate to one turn).
+static COARSE_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Called by each worker once per reactor turn.
+pub(crate) fn tick_coarse_clock() {
+    COARSE_NS.fetch_max(clock_ns(), Ordering::Relaxed);
 }
 
 /// The state of one fiber that other threads may touch (through [`Fiber`] handles and
@@ -121,7 +130,7 @@ impl FiberShared {
             key: AtomicUsize::new(usize::MAX),
             owner,
             wait: AtomicU8::new(WaitOn::Nothing as u8),
-            since: AtomicU64::new(0),
+            since: AtomicU64::new(COARSE_NS.load(Ordering::Relaxed)),
         })
     }
 
@@ -134,7 +143,10 @@ impl FiberShared {
 
     pub(crate) fn set_wait(&self, on: WaitOn) {
         self.wait.store(on as u8, Ordering::Relaxed);
-        self.since.store(clock_ns(), Ordering::Relaxed);
+        if on != WaitOn::Nothing {
+            self.since
+                .store(COARSE_NS.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn info(&self, running: bool) -> FiberInfo {

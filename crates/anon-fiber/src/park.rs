@@ -62,8 +62,9 @@ impl Parker {
             Inner::Fiber(_) => {
                 worker::park_fiber(self.on, deadline);
             }
-            Inner::Thread(_) => match deadline {
-                None => std::thread::park(),
+            Inner::Thread(t) => match deadline {
+                // Through the hook, so loom's park is used under `--cfg anon_loom`.
+                None => t.park(),
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if !left.is_zero() {

@@ -6,13 +6,13 @@
 
 #[cfg(not(anon_loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicU8, Ordering},
+    atomic::{AtomicU8, Ordering},
     Mutex, MutexGuard,
 };
 
 #[cfg(anon_loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicU8, Ordering},
+    atomic::{AtomicU8, Ordering},
     Mutex, MutexGuard,
 };
 

@@ -401,6 +401,7 @@ impl Worker {
     /// One reactor turn: poll (blocking only when nothing is runnable), wake I/O waiters,
     /// fire due timers.
     fn turn(&self) {
+        crate::fiber::tick_coarse_clock();
         let now = Instant::now();
         let runnable = !self.runq.borrow().is_empty();
         let mut timeout = if runnable {
@@ -597,7 +598,6 @@ impl Worker {
                 }
             }
         };
-        fiber.set_wait(WaitOn::Nothing);
         let key = self.fibers.borrow_mut().insert(Slot {
             gen: Some(gen),
             fiber: Arc::clone(&fiber),

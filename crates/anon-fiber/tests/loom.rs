@@ -62,10 +62,10 @@ fn two_unparkers_one_resume() {
     });
 }
 
-#[derive(Default)]
-struct CountingNotifier(AtomicUsize);
+/// Counts notifications (the model's stand-in for the eventfd).
+struct CountingNotifier(Arc<AtomicUsize>);
 
-impl Notifier for Arc<CountingNotifier> {
+impl Notifier for CountingNotifier {
     fn notify(&self) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
@@ -76,8 +76,11 @@ impl Notifier for Arc<CountingNotifier> {
 #[test]
 fn inbox_message_is_never_stranded() {
     loom::model(|| {
-        let notifier = Arc::new(CountingNotifier::default());
-        let remote = Arc::new(Remote::<u32, _>::new(2, Arc::clone(&notifier)));
+        let notified = Arc::new(AtomicUsize::new(0));
+        let remote = Arc::new(Remote::<u32, _>::new(
+            2,
+            CountingNotifier(Arc::clone(&notified)),
+        ));
         let r2 = Arc::clone(&remote);
         let sender = thread::spawn(move || r2.push(7));
         let mut got = VecDeque::new();
@@ -94,7 +97,7 @@ fn inbox_message_is_never_stranded() {
         if got.is_empty() {
             assert!(blocked, "nothing received yet the worker did not block");
             assert!(
-                notifier.0.load(Ordering::SeqCst) > 0,
+                notified.load(Ordering::SeqCst) > 0,
                 "worker blocks with a message in its inbox and no wakeup pending"
             );
         } else {
@@ -103,19 +106,49 @@ fn inbox_message_is_never_stranded() {
     });
 }
 
-/// The fiber channel's wait lists (anon_queue's, parked through `Parker`): a sender that
-/// fills the channel and a receiver that drains it never both sleep, and every item
-/// arrives once, in order.
+/// The channel's wait-list protocol as the fiber channel uses it: `anon_queue::WaitList`
+/// with this crate's `Parker` as the park hook. A waiter registers, re-checks, parks; the
+/// producer publishes, then notifies. The waiter always returns (no lost wakeup).
 #[test]
 fn channel_wait_list_no_lost_wakeup() {
     loom::model(|| {
-        let (tx, rx) = anon_fiber::channel::channel::<u32>(1);
-        let sender = thread::spawn(move || {
-            tx.send(1).unwrap();
-            tx.send(2).unwrap();
+        let ready = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let list = Arc::new(anon_queue::WaitList::new(2));
+        let (r2, l2) = (Arc::clone(&ready), Arc::clone(&list));
+        let producer = thread::spawn(move || {
+            r2.store(true, Ordering::Release);
+            l2.notify_one();
         });
-        assert_eq!(rx.recv(), Ok(1));
-        assert_eq!(rx.recv(), Ok(2));
-        sender.join().unwrap();
+        let parker = anon_fiber::Parker::current();
+        let got = list
+            .wait_until(&parker, || ready.load(Ordering::Acquire).then_some(7))
+            .unwrap();
+        assert_eq!(got, 7);
+        producer.join().unwrap();
+    });
+}
+
+/// The fiber channel end to end: a receiver parked on an empty channel is woken by the
+/// send.
+#[test]
+fn channel_receiver_wakes_on_send() {
+    loom::model(|| {
+        let (tx, rx) = anon_fiber::channel::channel::<u32>(1);
+        let receiver = thread::spawn(move || rx.recv());
+        tx.try_send(1).unwrap();
+        assert_eq!(receiver.join().unwrap(), Ok(1));
+    });
+}
+
+/// A sender parked on a full channel is woken by the receive, and its item arrives.
+#[test]
+fn channel_sender_wakes_on_recv() {
+    loom::model(|| {
+        let (tx, rx) = anon_fiber::channel::channel::<u32>(1);
+        tx.try_send(0).unwrap();
+        let sender = thread::spawn(move || tx.send(1).is_ok());
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert!(sender.join().unwrap());
+        assert_eq!(rx.try_recv(), Ok(1));
     });
 }
