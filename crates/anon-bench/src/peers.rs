@@ -468,21 +468,10 @@ impl Drop for Server {
 
 /// utime + stime of one process (all its threads), clock ticks.
 pub(crate) fn proc_cpu_ticks(pid: u32) -> u64 {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest[0] is field 3 (state); utime is field 14, stime field 15.
-    let get = |i: usize| {
-        f.get(i - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    get(14) + get(15)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| stat_cpu_ticks(&s))
+        .unwrap_or(0)
 }
 
 /// VmRSS of one process, KiB.
@@ -526,7 +515,10 @@ pub(crate) fn machine() -> String {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // The machine's CPUs, not this process's affinity (pinned suites see one).
+    let cores = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("{cores} × {cpu}, Linux {}", kernel.trim())
 }
@@ -722,22 +714,31 @@ fn strace_sample(server: &Server, script: &Scripts, secs: u64) -> Result<f64, St
     let r = r?;
     let text = std::fs::read_to_string(&out_file).map_err(|e| format!("strace output: {e}"))?;
     let _ = std::fs::remove_file(&out_file);
-    let total = text
-        .lines()
-        .find(|l| l.trim_end().ends_with(" total"))
+    let calls = strace_total_calls(&text)
         .ok_or_else(|| format!("no total line in strace output: {text}"))?;
-    // Columns: % time, seconds, usecs/call, calls, [errors], "total".
-    let f: Vec<&str> = total.split_whitespace().collect();
-    let calls: f64 = f
-        .get(3)
-        .and_then(|v| v.parse().ok())
-        .ok_or("bad strace total line")?;
     let requests = r.rps * secs as f64;
     Ok(if requests > 0.0 {
         calls / requests
     } else {
         f64::NAN
     })
+}
+
+/// The call count of `strace -c`'s "total" line (columns: % time, seconds, usecs/call,
+/// calls, [errors], "total").
+fn strace_total_calls(text: &str) -> Option<f64> {
+    let total = text.lines().find(|l| l.trim_end().ends_with(" total"))?;
+    total.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Parses the fields after the command name of a `/proc/PID/stat` line: utime + stime.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state); utime is field 14, stime field 15.
+    let get = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok());
+    Some(get(14)? + get(15)?)
 }
 
 struct PeersArgs {
@@ -949,4 +950,41 @@ pub fn run(args: &[String]) -> Result<(), String> {
     drop(servers);
     report.finish().map_err(|e| e.to_string())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strace_total_line() {
+        let out = "% time     seconds  usecs/call     calls    errors syscall\n\
+------ ----------- ----------- --------- --------- ----------------\n\
+ 60.00    0.600000           2    300000           write\n\
+ 40.00    0.400000           1    300010        12 read\n\
+------ ----------- ----------- --------- --------- ----------------\n\
+100.00    1.000000           1    600010        12 total\n";
+        assert_eq!(strace_total_calls(out), Some(600_010.0));
+        assert_eq!(strace_total_calls("nothing"), None);
+    }
+
+    #[test]
+    fn proc_stat_fields() {
+        let line = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 1 2 3";
+        assert_eq!(stat_cpu_ticks(line), Some(12));
+        assert_eq!(stat_cpu_ticks("garbage"), None);
+        // This process has a stat file with both fields.
+        assert!(std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| stat_cpu_ticks(&s))
+            .is_some());
+    }
+
+    #[test]
+    fn nginx_config_names_the_port_and_payload() {
+        let c = nginx_conf(Path::new("/tmp/x"), 18_201);
+        assert!(c.contains("listen 127.0.0.1:18201"));
+        assert!(c.contains("return 200 'Hello, World!'"));
+        assert!(c.contains("worker_processes 1;"));
+    }
 }

@@ -297,3 +297,74 @@ impl Report {
         start
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(t_ms: u64, success: u64, p99_us: u64) -> Bucket {
+        Bucket {
+            t_ms,
+            outcomes: Counts {
+                success,
+                ..Counts::default()
+            },
+            p99_us,
+            ..Bucket::default()
+        }
+    }
+
+    fn report_with(series: Vec<Bucket>) -> Report {
+        Report {
+            config: Config::new("127.0.0.1:1".parse().unwrap(), "/"),
+            elapsed_s: 0.0,
+            scheduled: 0,
+            retries: 0,
+            requests: 0,
+            outcomes: Counts::default(),
+            errors: ErrorCounts::default(),
+            latency: Latencies::default(),
+            success_in_slo: 0,
+            goodput_rps: 0.0,
+            offered_rps: 0.0,
+            send_lag: Summary::default(),
+            unsent: 0,
+            connects: 0,
+            verdict: Verdict {
+                kept: true,
+                late_fraction: 0.0,
+                generator_late_fraction: 0.0,
+                message: String::new(),
+            },
+            series,
+        }
+    }
+
+    #[test]
+    fn settled_after_finds_the_last_good_stretch() {
+        let r = report_with(vec![
+            bucket(0, 5, 100),
+            bucket(100, 5, 900), // over the SLO
+            bucket(200, 0, 0),   // no success: not settled
+            bucket(300, 5, 100),
+            bucket(400, 5, 200),
+            bucket(500, 5, 5000), // outside the window
+        ]);
+        assert_eq!(r.settled_after(0, 500, 500), Some(300));
+        assert_eq!(r.settled_after(0, 200, 500), None);
+        assert_eq!(r.settled_after(300, 500, 500), Some(300));
+        assert_eq!(r.settled_after(0, 600, 500), None);
+    }
+
+    #[test]
+    fn counts_and_statuses() {
+        let mut c = Counts::default();
+        for o in Outcome::ALL {
+            c.add(o);
+        }
+        assert_eq!((c.total(), c.no_answer()), (5, 2));
+        assert_eq!(Outcome::of_status(204), Outcome::Success);
+        assert_eq!(Outcome::of_status(503), Outcome::TryAgain);
+        assert_eq!(Outcome::of_status(429), Outcome::OtherStatus);
+    }
+}
