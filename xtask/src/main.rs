@@ -25,13 +25,13 @@ CI steps (each one is exactly what `ci` runs):
   doc            cargo doc with warnings denied
   loom           the loom models (release, --cfg anon_loom, small bounds)
   fuzz           build the fuzz targets and replay the committed corpus (stable)
+  smoke          10 s open-loop load (anon-loadgen) against `hello`; counts must add up
   deps           install the Debian tools the tests need, when missing (apt-get)
-  ci             all of the above, in order: deps fmt clippy test doc loom fuzz
+  ci             all of the above, in order: deps fmt clippy test doc loom fuzz smoke
 
 Other:
   run NAME [-- ARGS]   build example NAME in release mode and run it
   bench SUITE [ARGS]   run a benchmark suite (release); `bench help` lists them
-  smoke                10 s open-loop load (anon-loadgen) against `hello`; outcome counts must add up
   fuzz-run TARGET [SECS] [ARGS]  fuzz one target with cargo +nightly fuzz (needs cargo-fuzz)
 ";
 
@@ -113,7 +113,7 @@ fn describe(cmd: &Command) -> String {
 }
 
 fn ci() -> Result {
-    let steps: [Step; 7] = [
+    let steps: [Step; 8] = [
         ("deps", deps),
         ("fmt", fmt),
         ("clippy", clippy),
@@ -121,6 +121,7 @@ fn ci() -> Result {
         ("doc", doc),
         ("loom", loom),
         ("fuzz", fuzz),
+        ("smoke", smoke),
     ];
     let start = Instant::now();
     for (name, step) in steps {
