@@ -60,6 +60,7 @@ fn anon_rt(workers: usize) -> anon_fiber::Runtime {
         .workers(workers)
         .stack_size(STACK_BYTES)
         .max_fibers(40_000)
+        .pin_workers(true)
         .build()
         .expect("anon runtime")
 }
@@ -449,8 +450,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let mut report = Report::new("fiber");
     report.notes.push(format!(
-        "{rounds} interleaved rounds, medians; 2 shared cores; threads not pinned; \
-         64 KiB stacks for both; anon-fiber vs may 0.3.51"
+        "{rounds} interleaved rounds, medians; 2 shared cores; workers pinned in both \
+         runtimes (may's default, Builder::pin_workers for anon); 64 KiB stacks for both; \
+         anon-fiber vs may 0.3.51"
     ));
     report
         .notes

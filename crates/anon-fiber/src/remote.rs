@@ -95,6 +95,12 @@ impl<M, N: Notifier> Remote<M, N> {
         }
     }
 
+    /// Worker: `true` if messages are pending (a hint for spinning; the decision to block
+    /// is [`prepare_sleep`](Remote::prepare_sleep)'s).
+    pub fn has_pending(&self) -> bool {
+        self.state.load(Ordering::Acquire) & PENDING != 0
+    }
+
     /// Worker, after the poll returned.
     pub fn after_sleep(&self) {
         self.state.fetch_and(!SLEEPING, Ordering::AcqRel);

@@ -68,8 +68,8 @@ impl Builder {
 
     /// The most fibers alive at once in the whole runtime, split evenly over the workers;
     /// spawning past a worker's share returns [`SpawnError::Again`]. Default: a quarter of
-    /// `vm.max_map_count` divided by the two maps of a stack (about 16 000 for 65 530),
-    /// capped at 100 000.
+    /// `vm.max_map_count` divided by the two maps of a stack (about 8 000 for 65 530),
+    /// capped at 100 000: room for pooled stacks and other runtimes in the process.
     pub fn max_fibers(mut self, n: usize) -> Builder {
         self.max_fibers = Some(n.max(1));
         self
