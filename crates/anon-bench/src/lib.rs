@@ -11,6 +11,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod conns;
+pub mod fiber;
+pub mod http;
+pub mod overload;
+pub mod peers;
 pub mod queue;
 pub mod reactor;
 pub mod report;
@@ -21,6 +26,16 @@ pub type SuiteFn = fn(&[String]) -> Result<(), String>;
 /// `(name, what it measures, entry point)` for every suite.
 pub const SUITES: &[(&str, &str, SuiteFn)] = &[
     (
+        "fiber",
+        "anon-fiber vs may: yield+resume, spawn+join (warm pool), cross-worker unpark, TCP echo on one worker, RSS per parked fiber",
+        fiber::run,
+    ),
+    (
+        "http",
+        "anon-http request-head parse vs httparse: minimal GET and a ~700-byte browser request",
+        http::run,
+    ),
+    (
         "queue",
         "anon-queue's ring vs crossbeam ArrayQueue and concurrent-queue; admission decision cost",
         queue::run,
@@ -29,5 +44,20 @@ pub const SUITES: &[(&str, &str, SuiteFn)] = &[
         "reactor",
         "Waker wake->poll, timer insert+cancel, empty epoll_wait; mio and BTreeMap alongside",
         reactor::run,
+    ),
+    (
+        "peers",
+        "hello vs may_minihttp, hyper, actix-web, nginx on /plaintext (wrk, pinned; req/s, CPU/req, syscalls/req)",
+        peers::run,
+    ),
+    (
+        "overload",
+        "open-loop overload: capacity, 0.5-10x C sweep, steps, stall with retries; hello vs hyper (unbounded, tower limit)",
+        overload::run,
+    ),
+    (
+        "conns",
+        "RSS per idle keep-alive connection at 1k/5k/10k/19.9k: hello vs may_minihttp, hyper, nginx",
+        conns::run,
     ),
 ];
