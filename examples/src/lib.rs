@@ -1,4 +1,19 @@
 //! Helpers shared by the example programs: command-line flags and logging.
+//!
+//! ```
+//! use anon_examples::{FlagSpec, Flags};
+//!
+//! const SPEC: &[FlagSpec] = &[
+//!     ("--port", Some("PORT"), "port to listen on"),
+//!     ("--pin", None, "pin workers to cores"),
+//! ];
+//! let args = ["--port", "9000", "--pin"].map(String::from);
+//! let flags = Flags::parse("demo", "a demo", SPEC, args)?.expect("no --help given");
+//! assert_eq!(flags.get("--port", 8080u16)?, 9000);
+//! assert!(flags.has("--pin"));
+//! assert!(Flags::parse("demo", "a demo", SPEC, ["--bogus".to_string()]).is_err());
+//! # Ok::<(), String>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
