@@ -52,6 +52,7 @@
 //! ```
 
 #![deny(
+    unsafe_code,
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks,
     clippy::missing_safety_doc
@@ -63,6 +64,8 @@ mod pidfd;
 mod poll;
 mod signal;
 mod sync;
+// The only module allowed `unsafe`: every libc call lives here.
+#[allow(unsafe_code)]
 mod sys;
 mod timer;
 mod token;
