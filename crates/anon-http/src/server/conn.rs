@@ -23,7 +23,9 @@ use anon_fiber::Awakened;
 use http::header::{HeaderName, HeaderValue, CONNECTION};
 use http::{Method, StatusCode, Uri};
 
-use super::{Admission, Body, Handler, Payload, Server, ServerConfig};
+use super::{
+    Admission, Again, Body, Handler, Payload, Server, ServerConfig, OVERLOAD_KEEP_ALIVE_REPLY,
+};
 use crate::{
     encode_chunk, encode_last_chunk, encode_response_head, DateCache, Error, Event, Framing,
     MessageDecoder, ResponseBody, ResponseFraming, ResponseHead, Version, CONTINUE_REPLY,
@@ -124,6 +126,14 @@ struct ReqInfo {
     framing: Framing,
 }
 
+/// A refused request whose connection stays open: its head is consumed, its body (of
+/// `body` bytes, `Content-Length` framed) is still to skip.
+#[derive(Debug, Clone, Copy)]
+struct Skip {
+    version: Version,
+    body: u64,
+}
+
 /// The state of one connection while a fiber serves it.
 pub(crate) struct Conn {
     stream: TcpStream,
@@ -149,7 +159,8 @@ enum Step<P> {
     NeedMore,
     Closed,
     Malformed(Error),
-    Rejected(super::Again),
+    /// Refused by admission; with a [`Skip`] the connection stays open.
+    Rejected(Again, Option<Skip>),
 }
 
 impl Conn {
@@ -196,13 +207,8 @@ impl Conn {
                         Ok(false) => return self.finish(Exit::Linger),
                         Err(exit) => return self.finish(exit),
                     }
-                    in_row += 1;
-                    if in_row >= self.cfg.pipeline_budget.max(1) && self.start < self.end {
-                        if self.flush().is_err() {
-                            return Exit::Close;
-                        }
-                        anon_fiber::yield_now();
-                        in_row = 0;
+                    if let Err(exit) = self.answered(&mut in_row) {
+                        return exit;
                     }
                 }
                 Step::NeedMore => {
@@ -259,12 +265,67 @@ impl Conn {
                     self.out.extend_from_slice(e.reply());
                     return self.finish(Exit::Linger);
                 }
-                Step::Rejected(again) => {
+                Step::Rejected(again, skip) => {
                     srv.stats.rejected.add(1);
-                    overload_reply(&mut self.out, again);
-                    return self.finish(Exit::Linger);
+                    let Some(skip) = skip else {
+                        overload_reply(&mut self.out, again, Version::Http11, false);
+                        return self.finish(Exit::Linger);
+                    };
+                    head_clock = None;
+                    // Queued first: a body still on its way is read after the reply left.
+                    overload_reply(&mut self.out, again, skip.version, true);
+                    if let Err(exit) = self.skip_body(srv, skip.body) {
+                        return self.finish(exit);
+                    }
+                    if self.out.len() >= self.cfg.write_batch && self.flush().is_err() {
+                        return Exit::Close;
+                    }
+                    if let Err(exit) = self.answered(&mut in_row) {
+                        return exit;
+                    }
                 }
             }
+        }
+    }
+
+    /// Counts one more request answered in a row from buffered bytes; past the pipeline
+    /// budget, flushes and lets the worker's other fibers run.
+    fn answered(&mut self, in_row: &mut usize) -> Result<(), Exit> {
+        *in_row += 1;
+        if *in_row >= self.cfg.pipeline_budget.max(1) && self.start < self.end {
+            if self.flush().is_err() {
+                return Err(Exit::Close);
+            }
+            anon_fiber::yield_now();
+            *in_row = 0;
+        }
+        Ok(())
+    }
+
+    /// Reads and discards a refused request's body (`len` bytes, within the drain limit).
+    fn skip_body<H, A>(&mut self, srv: &Server<H, A>, len: u64) -> Result<(), Exit> {
+        if len == 0 {
+            // The decoder's `End` comes next; `next_head` steps over it.
+            return Ok(());
+        }
+        self.pend = (self.start, self.start);
+        self.body = BodyState::Reading;
+        self.continue_pending = false;
+        let r = self.drain(len);
+        self.pend = (self.start, self.start);
+        // The reply is already queued (maybe sent): a fault only ends the connection.
+        match r {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Exit::Linger),
+            Err(Fault::TimedOut) => {
+                srv.stats.timeouts.add(1);
+                Err(Exit::Linger)
+            }
+            Err(Fault::Codec(_) | Fault::Full) => {
+                srv.stats.malformed.add(1);
+                Err(Exit::Linger)
+            }
+            Err(Fault::Eof | Fault::Io(_)) => Err(Exit::Close),
         }
     }
 
@@ -298,7 +359,14 @@ impl Conn {
             Event::Head(req) => {
                 let permit = match srv.admission.admit(&req, arrived) {
                     Ok(p) => p,
-                    Err(a) => return Step::Rejected(a),
+                    Err(a) => {
+                        let buffered = (self.end - self.start).saturating_sub(d.consumed);
+                        let skip = refusal_skip(&self.cfg, &srv.admission, &req, buffered as u64);
+                        if skip.is_some() {
+                            self.start += d.consumed;
+                        }
+                        return Step::Rejected(a, skip);
+                    }
                 };
                 let info = ReqInfo {
                     keep_alive: req.keep_alive(),
@@ -722,6 +790,38 @@ impl Conn {
     }
 }
 
+/// Whether a refused request can keep its connection, and what is left to skip.
+/// `buffered`: the bytes after its head already read.
+fn refusal_skip<A: Admission>(
+    cfg: &ServerConfig,
+    admission: &A,
+    req: &crate::Request<'_>,
+    buffered: u64,
+) -> Option<Skip> {
+    if !cfg.keep_alive_rejections || !req.keep_alive() {
+        return None;
+    }
+    // A chunked body has no bound we could check before reading it.
+    let Framing::Length(body) = req.framing() else {
+        return None;
+    };
+    if body > cfg.drain_limit {
+        return None;
+    }
+    if req.expect_continue() && body > buffered {
+        // The client may wait for a `100 Continue` we will not send, or send the body
+        // anyway: we cannot tell which, so the connection goes.
+        return None;
+    }
+    if !admission.keep_alive_after_refusal() {
+        return None;
+    }
+    Some(Skip {
+        version: req.version(),
+        body,
+    })
+}
+
 /// Reads from a handler's stream, turning a panic into an error.
 fn read_guarded(reader: &mut Box<dyn Read + Send>, buf: &mut [u8]) -> io::Result<usize> {
     match panic::catch_unwind(AssertUnwindSafe(|| loop {
@@ -796,20 +896,23 @@ fn status_reply(
     keep
 }
 
-/// The admission refusal: the constant overload reply for the usual one second, else
-/// the same reply with its own `Retry-After`.
-fn overload_reply(out: &mut Vec<u8>, again: super::Again) {
+/// The admission refusal, closing or keeping the connection: a constant reply for the
+/// usual one second (and, when it keeps the connection, HTTP/1.1), else the same reply
+/// rendered with its own `Retry-After` (and HTTP/1.0's `Connection: keep-alive`).
+fn overload_reply(out: &mut Vec<u8>, again: Again, version: Version, keep: bool) {
     let secs = again.retry_after_secs();
-    if secs == 1 {
-        out.extend_from_slice(OVERLOAD_REPLY);
-    } else {
-        status_reply(
-            out,
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(secs),
-            Version::Http11,
-            false,
-        );
+    match (secs, keep, version) {
+        (1, false, _) => out.extend_from_slice(OVERLOAD_REPLY),
+        (1, true, Version::Http11) => out.extend_from_slice(OVERLOAD_KEEP_ALIVE_REPLY),
+        _ => {
+            status_reply(
+                out,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(secs),
+                version,
+                keep,
+            );
+        }
     }
 }
 
@@ -1041,12 +1144,34 @@ mod tests {
     #[test]
     fn overload_reply_is_the_constant_for_one_second() {
         let mut out = Vec::new();
-        overload_reply(&mut out, super::super::Again::DEFAULT);
+        overload_reply(&mut out, Again::DEFAULT, Version::Http11, false);
         assert_eq!(out, OVERLOAD_REPLY);
         out.clear();
-        overload_reply(&mut out, super::super::Again::after(Duration::from_secs(5)));
+        overload_reply(&mut out, Again::DEFAULT, Version::Http10, false);
+        assert_eq!(out, OVERLOAD_REPLY);
+        out.clear();
+        overload_reply(&mut out, Again::DEFAULT, Version::Http11, true);
+        assert_eq!(out, OVERLOAD_KEEP_ALIVE_REPLY);
+        out.clear();
+        let five = Again::after(Duration::from_secs(5));
+        overload_reply(&mut out, five, Version::Http11, false);
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("\r\nRetry-After: 5\r\n") && s.contains("Connection: close"));
+        let mut out = Vec::new();
+        overload_reply(&mut out, five, Version::Http11, true);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("\r\nRetry-After: 5\r\n") && !s.contains("Connection:"));
+        let mut out = Vec::new();
+        overload_reply(&mut out, Again::DEFAULT, Version::Http10, true);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("\r\nRetry-After: 1\r\n") && s.contains("Connection: keep-alive"));
+    }
+
+    #[test]
+    fn the_keep_alive_overload_reply_differs_only_by_connection_close() {
+        let closing = std::str::from_utf8(OVERLOAD_REPLY).unwrap();
+        let keeping = std::str::from_utf8(OVERLOAD_KEEP_ALIVE_REPLY).unwrap();
+        assert_eq!(closing.replace("Connection: close\r\n", ""), keeping);
     }
 
     /// `next_body_piece` finds body bytes in the buffer as the last `len` bytes of what

@@ -19,8 +19,15 @@
 //!   close; the worker and its other fibers live on. [`HandlerError::Again`] → `503` with
 //!   `Retry-After`.
 //! - **Admission.** An [`Admission`] policy is asked before each handler runs; a refusal is
-//!   answered with the pre-rendered overload reply (`503`, `Retry-After`,
-//!   `Connection: close`) without allocating, and the handler never runs.
+//!   answered with a pre-rendered `503` with `Retry-After` without allocating, and the
+//!   handler never runs. When the request allows it (persistent, and a body of at most
+//!   [`drain_limit`](ServerConfig::drain_limit) bytes announced by `Content-Length`, not
+//!   waiting for `100 Continue`) the reply is [`OVERLOAD_KEEP_ALIVE_REPLY`]: the body is
+//!   skipped and the connection stays open for the next request, so a refused client
+//!   does not pay (and make the server pay) a new connection. Otherwise, or with
+//!   [`keep_alive_rejections`](ServerConfig::keep_alive_rejections) off, it is the closing
+//!   [`OVERLOAD_REPLY`](crate::OVERLOAD_REPLY). Refusals are queued and written like any
+//!   response: pipelined ones leave together.
 //! - **Counts.** [`Stats`]: served, rejected, in flight, and the rest.
 //!
 //! ```
@@ -106,6 +113,16 @@ pub struct ServerConfig {
     /// so that a client still sending does not get a reset that destroys the last reply
     /// (a "lingering close"). Done without a fiber on worker threads. Default 1 s.
     pub linger: Duration,
+    /// Answer a request refused by the [`Admission`] policy with
+    /// [`OVERLOAD_KEEP_ALIVE_REPLY`] and keep the connection, when the request allows it:
+    /// it is persistent (HTTP/1.1 without `Connection: close`, or HTTP/1.0 with
+    /// `keep-alive`), its body is announced by `Content-Length` and at most
+    /// [`drain_limit`](ServerConfig::drain_limit) bytes (it is read and discarded), and it
+    /// does not wait for `100 Continue` with its body unsent. A chunked or longer body, and
+    /// every refusal when this is off, get the closing
+    /// [`OVERLOAD_REPLY`](crate::OVERLOAD_REPLY). Default on: a closed connection costs a
+    /// refused client a reconnect, and the server an accept, far more than the refusal.
+    pub keep_alive_rejections: bool,
 }
 
 impl ServerConfig {
@@ -122,8 +139,16 @@ impl ServerConfig {
         drain_limit: 64 * 1024,
         hibernate: true,
         linger: Duration::from_secs(1),
+        keep_alive_rejections: true,
     };
 }
+
+/// The admission refusal that keeps the connection: `503`, `Retry-After: 1`, empty body,
+/// no `Connection: close`. Written as is, without allocating (like
+/// [`OVERLOAD_REPLY`](crate::OVERLOAD_REPLY), it carries no `Date`); see
+/// [`ServerConfig::keep_alive_rejections`].
+pub const OVERLOAD_KEEP_ALIVE_REPLY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -153,11 +178,12 @@ where
 /// The admission hook: asked once per request, after its head is parsed and before the
 /// handler runs (and before its body is read).
 ///
-/// A refusal is answered with the overload reply (`503`, `Retry-After`,
-/// `Connection: close`) and the connection closes. A permit is held while the handler
-/// runs and its response is written, then given back through
-/// [`release`](Admission::release). The facade plugs `anon_queue`'s limiter and queue-delay
-/// shedding in here; this crate knows no policy.
+/// A refusal is answered with `503` and `Retry-After`; the connection stays open when
+/// [`ServerConfig::keep_alive_rejections`] and the request allow it and
+/// [`keep_alive_after_refusal`](Admission::keep_alive_after_refusal) agrees, else it
+/// closes. A permit is held while the handler runs and its response is written, then
+/// given back through [`release`](Admission::release). The facade plugs `anon_queue`'s
+/// limiter and queue-delay shedding in here; this crate knows no policy.
 pub trait Admission: Send + Sync + 'static {
     /// What an admitted request holds while it is served.
     type Permit<'a>
@@ -175,6 +201,13 @@ pub trait Admission: Send + Sync + 'static {
     /// Gives a permit back once the response is written (default: drops it).
     fn release(&self, permit: Self::Permit<'_>) {
         drop(permit);
+    }
+
+    /// Asked after a refusal that could keep its connection open: `false` closes it
+    /// anyway (e.g. while the server drains, so that clients move elsewhere). Default
+    /// `true`.
+    fn keep_alive_after_refusal(&self) -> bool {
+        true
     }
 }
 

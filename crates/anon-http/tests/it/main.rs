@@ -15,6 +15,8 @@ mod curl;
 #[cfg(feature = "runtime")]
 mod harness;
 #[cfg(feature = "runtime")]
+mod refuse;
+#[cfg(feature = "runtime")]
 mod serve;
 #[cfg(feature = "runtime")]
 mod wrk;

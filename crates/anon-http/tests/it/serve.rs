@@ -238,7 +238,12 @@ impl Admission for Gate {
 
 #[test]
 fn admission_refusal_writes_the_overload_reply_before_the_handler() {
-    let t = start(app_server(fast()).with_admission(Gate::default()));
+    // Closing refusals (keep-alive ones are tested in `refuse`).
+    let cfg = ServerConfig {
+        keep_alive_rejections: false,
+        ..fast()
+    };
+    let t = start(app_server(cfg).with_admission(Gate::default()));
     let (r, _, _) = roundtrip(t.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.status, 200);
     assert_eq!(t.server.admission().released.load(Ordering::Relaxed), 1);
