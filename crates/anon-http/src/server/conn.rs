@@ -10,6 +10,9 @@
 //!   they are flushed when the input runs dry).
 //! - The buffer never grows past what one head may take under the codec's limits; bodies
 //!   stream through it.
+//! - `drained` is true only while the last read returned less than it asked for, i.e. it
+//!   emptied the socket: bytes arriving later raise a readiness edge, so the connection
+//!   may hibernate without first trying a read that would only say `WouldBlock`.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -146,6 +149,8 @@ pub(crate) struct Conn {
     dec: MessageDecoder,
     out: Vec<u8>,
     last_read: Instant,
+    /// The last read emptied the socket (see the module invariants).
+    drained: bool,
     pend: (usize, usize),
     body: BodyState,
     continue_pending: bool,
@@ -183,6 +188,7 @@ impl Conn {
             dec: MessageDecoder::new(cfg.codec),
             out: Vec::with_capacity(initial),
             last_read: Instant::now(),
+            drained: false,
             pend: (0, 0),
             body: BodyState::Done,
             continue_pending: false,
@@ -220,6 +226,12 @@ impl Conn {
                         }
                         self.reset_idle();
                         if self.cfg.hibernate && anon_fiber::worker_index().is_some() {
+                            if self.drained {
+                                // Nothing arrived since the socket was emptied, or an edge
+                                // says so and wakes the connection at once: skip a read
+                                // that would almost always answer `WouldBlock`.
+                                return Exit::Hibernate;
+                            }
                             match self.read_now() {
                                 Ok(0) => return Exit::Close,
                                 Ok(_) => {}
@@ -675,8 +687,16 @@ impl Conn {
             None => None,
         };
         self.stream.set_read_timeout(timeout)?;
-        let n = (&self.stream).read(&mut self.buf[self.end..])?;
+        let space = self.buf.len() - self.end;
+        let n = match (&self.stream).read(&mut self.buf[self.end..]) {
+            Ok(n) => n,
+            Err(e) => {
+                self.drained = false;
+                return Err(e);
+            }
+        };
         self.end += n;
+        self.drained = n > 0 && n < space;
         self.last_read = Instant::now();
         Ok(n)
     }
@@ -685,13 +705,19 @@ impl Conn {
     fn read_now(&mut self) -> io::Result<usize> {
         self.make_room()?;
         let sock = socket2::SockRef::from(&self.stream);
+        let space = self.buf.len() - self.end;
         let n = loop {
             match (&*sock).read(&mut self.buf[self.end..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r?,
+                Err(e) => {
+                    self.drained = false;
+                    return Err(e);
+                }
+                Ok(n) => break n,
             }
         };
         self.end += n;
+        self.drained = n > 0 && n < space;
         self.last_read = Instant::now();
         Ok(n)
     }
