@@ -10,14 +10,17 @@ use crate::admit::SharedAdmission;
 use crate::metrics::Prom;
 use crate::server::{Shared, Timeouts};
 use anon_fiber::net::TcpStream;
-use anon_http::server::{Body, Handler, Payload, Server as HttpServer, ServerConfig};
-use anon_http::HandlerError;
+use anon_http::server::{
+    Admission as HttpAdmission, Body, Handler, Payload, Server as HttpServer, ServerConfig,
+};
+use anon_http::{Again, HandlerError};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, Response};
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A listener's protocol: takes accepted connections and reports its counters.
 ///
@@ -104,7 +107,9 @@ pub trait IntoEngine {
 
 /// An HTTP/1.1 listener: anon-http's fiber driver with hibernating keep-alive
 /// connections, behind the server's per-request admission (requests past the in-flight
-/// limit or the queue-delay target are answered `503` without running the handler).
+/// limit or the queue-delay target are answered `503` without running the handler; the
+/// connection stays open for the next request as
+/// [`ServerConfig::keep_alive_rejections`] allows, except once the server drains).
 pub struct Http<H> {
     handler: H,
     config: Option<ServerConfig>,
@@ -169,6 +174,33 @@ impl<H: Handler> Handler for DrainAware<H> {
     }
 }
 
+/// The server's admission, plus: once the server drains, a refusal closes its connection
+/// (anon-http keeps it open otherwise, when the request allows).
+struct DrainAwareAdmission {
+    inner: SharedAdmission,
+    shared: Arc<Shared>,
+}
+
+impl HttpAdmission for DrainAwareAdmission {
+    type Permit<'a> = <SharedAdmission as HttpAdmission>::Permit<'a>;
+
+    fn admit<'a>(
+        &'a self,
+        head: &anon_http::Request<'_>,
+        arrived: Instant,
+    ) -> Result<Self::Permit<'a>, Again> {
+        self.inner.admit(head, arrived)
+    }
+
+    fn release(&self, permit: Self::Permit<'_>) {
+        self.inner.release(permit);
+    }
+
+    fn keep_alive_after_refusal(&self) -> bool {
+        !self.shared.is_draining()
+    }
+}
+
 impl<H: Handler> IntoEngine for Http<H> {
     fn into_engine(self: Box<Self>, ctx: &EngineContext) -> Arc<dyn Engine> {
         let t = &ctx.shared.timeouts;
@@ -184,9 +216,13 @@ impl<H: Handler> IntoEngine for Http<H> {
             inner: self.handler,
             shared: Arc::clone(&ctx.shared),
         };
-        let server = HttpServer::new(handler)
-            .with_config(config)
-            .with_admission(SharedAdmission(Arc::clone(&ctx.shared.admissions)));
+        let server =
+            HttpServer::new(handler)
+                .with_config(config)
+                .with_admission(DrainAwareAdmission {
+                    inner: SharedAdmission(Arc::clone(&ctx.shared.admissions)),
+                    shared: Arc::clone(&ctx.shared),
+                });
         Arc::new(HttpEngine {
             server: Arc::new(server),
         })
@@ -194,7 +230,7 @@ impl<H: Handler> IntoEngine for Http<H> {
 }
 
 struct HttpEngine<H: Handler> {
-    server: Arc<HttpServer<DrainAware<H>, SharedAdmission>>,
+    server: Arc<HttpServer<DrainAware<H>, DrainAwareAdmission>>,
 }
 
 impl<H: Handler> Engine for HttpEngine<H> {

@@ -167,13 +167,54 @@ fn requests_past_max_in_flight_get_503_without_running_the_handler() {
     let mut other = connect(addr);
     let (head, _) = get(&mut other, "/");
     assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+    assert!(head.contains("Retry-After: 1\r\n"), "{head}");
+    // The refusal keeps the connection: once the slot is free, it is served.
+    assert!(!head.contains("Connection: close"), "{head}");
     assert_eq!(reply(&mut slow).1, b"hi");
+    assert_eq!(get(&mut other, "/").1, b"hi");
     let m = running.metrics();
     assert_eq!(
         metric(&m, "anon_requests_rejected_total{reason=\"in_flight\"}"),
         1
     );
     running.shutdown();
+}
+
+#[test]
+fn during_the_drain_a_refused_request_closes_its_connection() {
+    let running = Server::new()
+        .workers(1)
+        .handle_signals(false)
+        .limits(Limits {
+            max_in_flight: 1,
+            ..Limits::default()
+        })
+        .listen("127.0.0.1:0", hello())
+        .start()
+        .unwrap();
+    let addr = running.local_addrs()[0];
+    let mut other = connect(addr);
+    assert_eq!(get(&mut other, "/").1, b"hi");
+    let mut slow = connect(addr);
+    write!(slow, "GET /?sleep=2000 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while metric(&running.metrics(), "anon_requests_in_flight") < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let drain = std::thread::spawn(move || running.shutdown());
+    // The listener closes once the drain has begun.
+    while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        assert!(Instant::now() < deadline, "the listener never closed");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (head, _) = get(&mut other, "/");
+    assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+    assert!(head.contains("Connection: close"), "{head}");
+    let mut rest = Vec::new();
+    assert_eq!(other.read_to_end(&mut rest).unwrap_or(0), 0);
+    assert_eq!(reply(&mut slow).1, b"hi");
+    assert_eq!(drain.join().unwrap().unfinished, 0);
 }
 
 #[test]
