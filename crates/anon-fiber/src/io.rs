@@ -30,6 +30,9 @@ pub enum Awakened {
     Readable,
     /// The timeout passed with nothing to read.
     TimedOut,
+    /// The owner woke it early through [`Hibernation::shed`] (nothing was read: the
+    /// stream is as it was).
+    Shed,
 }
 
 type Callback = Box<dyn FnOnce(Awakened) + Send>;
@@ -40,6 +43,9 @@ struct SlotInner {
     readers: Vec<Waker>,
     writers: Vec<Waker>,
     hibernate: Option<(Callback, Option<TimerKey>)>,
+    /// Counts hibernations of this slot: a [`Hibernation`] handle or a timer from an
+    /// earlier one never touches a later one.
+    epoch: u64,
 }
 
 /// The readiness state of one registered descriptor.
@@ -78,8 +84,15 @@ impl IoSlot {
         }
     }
 
-    pub(crate) fn on_hibernate_timeout(&self) {
-        let cb = lock(&self.inner).hibernate.take();
+    pub(crate) fn on_hibernate_timeout(&self, epoch: u64) {
+        let cb = {
+            let mut s = lock(&self.inner);
+            if s.epoch == epoch {
+                s.hibernate.take()
+            } else {
+                None
+            }
+        };
         if let Some((cb, _)) = cb {
             cb(Awakened::TimedOut);
         }
@@ -284,10 +297,11 @@ impl IoCore {
         Ok(slot)
     }
 
-    /// The slot on this worker, for hibernation. Must run on a worker thread.
-    pub(crate) fn hibernation_slot(&self) -> io::Result<Arc<IoSlot>> {
+    /// The slot on this worker and the worker's id, for hibernation. Must run on a worker
+    /// thread.
+    pub(crate) fn hibernation_slot(&self) -> io::Result<(Arc<IoSlot>, u64)> {
         worker::with_worker(|w| match w {
-            Some(w) => self.slot_on(w),
+            Some(w) => Ok((self.slot_on(w)?, w.shared.uid)),
             None => Err(io::Error::other(
                 "on_readable needs a worker thread (call it from a fiber or a callback)",
             )),
@@ -297,25 +311,161 @@ impl IoCore {
 
 impl IoSlot {
     /// Hibernation: calls `cb` on this worker when the descriptor is readable (at once if
-    /// it already is) or after `timeout`, with no fiber waiting.
-    pub(crate) fn hibernate(self: &Arc<Self>, timeout: Option<Duration>, cb: Callback) {
+    /// it already is) or after `timeout`, with no fiber waiting. Returns the epoch that a
+    /// [`Hibernation`] handle names.
+    pub(crate) fn hibernate(self: &Arc<Self>, timeout: Option<Duration>, cb: Callback) -> u64 {
         let mut s = lock(&self.inner);
+        s.epoch = s.epoch.wrapping_add(1);
+        let epoch = s.epoch;
         if s.ready & READ != 0 {
             s.ready &= !READ;
             drop(s);
             cb(Awakened::Readable);
-            return;
+            return epoch;
         }
         let timer = match timeout {
-            Some(t) => Instant::now()
-                .checked_add(t)
-                .and_then(|d| worker::insert_timer(d, TimerEntry::Hibernate(Arc::clone(self)))),
+            Some(t) => Instant::now().checked_add(t).and_then(|d| {
+                worker::insert_timer(d, TimerEntry::Hibernate(Arc::clone(self), epoch))
+            }),
             None => None,
         };
         if let Some((_, Some(old))) = s.hibernate.replace((cb, timer)) {
             drop(s);
             cancel_timer(old);
         }
+        epoch
+    }
+
+    /// Takes hibernation `epoch`'s callback if it has not run yet.
+    fn take_hibernation(&self, epoch: u64) -> Option<(Callback, Option<TimerKey>)> {
+        let mut s = lock(&self.inner);
+        if s.epoch == epoch {
+            s.hibernate.take()
+        } else {
+            None
+        }
+    }
+}
+
+/// The owner's handle on one hibernation (returned by
+/// [`TcpStream::on_readable`](crate::net::TcpStream::on_readable)): it can wake the
+/// callback early with [`Awakened::Shed`], e.g. to close the oldest idle connections when
+/// the process runs out of descriptors.
+///
+/// A plain value: dropping it changes nothing, and it never touches a later hibernation of
+/// the same stream (each has its own epoch). It holds no stream, only a reference to the
+/// descriptor's readiness slot (no allocation).
+pub struct Hibernation {
+    slot: Arc<IoSlot>,
+    epoch: u64,
+    worker: u64,
+}
+
+impl Hibernation {
+    /// Runs the callback now, on the calling thread (fiber or not), with
+    /// [`Awakened::Shed`], unless it already ran; `true` if it ran here. After this, later
+    /// readiness or the timeout never call it.
+    ///
+    /// Works only on the worker the stream hibernates on (where `on_readable` was called;
+    /// fibers never migrate, so a fiber of that worker qualifies): anywhere else it does
+    /// nothing and answers `false`. O(1).
+    pub fn shed(&self) -> bool {
+        let here = worker::with_worker(|w| w.is_some_and(|w| w.shared.uid == self.worker));
+        if !here {
+            return false;
+        }
+        match self.slot.take_hibernation(self.epoch) {
+            Some((cb, timer)) => {
+                if let Some(t) = timer {
+                    cancel_timer(t);
+                }
+                cb(Awakened::Shed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the callback is still waiting (it has not run). Answers for this
+    /// hibernation only; from any thread.
+    pub fn is_waiting(&self) -> bool {
+        let s = lock(&self.slot.inner);
+        s.epoch == self.epoch && s.hibernate.is_some()
+    }
+}
+
+impl std::fmt::Debug for Hibernation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hibernation")
+            .field("epoch", &self.epoch)
+            .field("waiting", &self.is_waiting())
+            .finish()
+    }
+}
+
+/// Why a stream could not hibernate ([`TcpStream::on_readable`](crate::net::TcpStream::on_readable)):
+/// not on a worker thread, or the reactor refused the descriptor. The stream is handed
+/// back (the callback is dropped without running).
+#[derive(thiserror::Error)]
+#[error("cannot hibernate the stream: {error}")]
+pub struct HibernateError<S> {
+    stream: S,
+    #[source]
+    error: io::Error,
+}
+
+impl<S> HibernateError<S> {
+    pub(crate) fn new(stream: S, error: io::Error) -> HibernateError<S> {
+        HibernateError { stream, error }
+    }
+
+    /// The cause.
+    pub fn error(&self) -> &io::Error {
+        &self.error
+    }
+
+    /// The stream, back to the caller.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
+    /// The stream and the cause.
+    pub fn into_parts(self) -> (S, io::Error) {
+        (self.stream, self.error)
+    }
+}
+
+impl<S> std::fmt::Debug for HibernateError<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HibernateError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IoCore {
+    /// Hibernates `stream` (whose core this is): the shared body of every stream type's
+    /// `on_readable`.
+    pub(crate) fn hibernate_stream<S, F>(
+        stream: S,
+        core: impl FnOnce(&S) -> &IoCore,
+        timeout: Option<Duration>,
+        f: F,
+    ) -> Result<Hibernation, HibernateError<S>>
+    where
+        S: Send + 'static,
+        F: FnOnce(S, Awakened) + Send + 'static,
+    {
+        let (slot, worker) = match core(&stream).hibernation_slot() {
+            Ok(v) => v,
+            Err(e) => return Err(HibernateError::new(stream, e)),
+        };
+        let epoch = slot.hibernate(timeout, Box::new(move |why| f(stream, why)));
+        Ok(Hibernation {
+            slot,
+            epoch,
+            worker,
+        })
     }
 }
 

@@ -66,10 +66,10 @@ pub use fiber::{
     current, in_fiber, park, park_timeout, sleep, worker_index, yield_now, Fiber, FiberId,
     FiberInfo, FiberLocal, FiberState, WaitOn,
 };
-pub use io::Awakened;
+pub use io::{Awakened, HibernateError, Hibernation};
 pub use join::{JoinError, JoinHandle};
 pub use park::Parker;
-pub use runtime::{spawn, Builder, FiberBuilder, Handle, Runtime};
+pub use runtime::{spawn, try_spawn, Builder, FiberBuilder, Handle, Runtime, TrySpawnError};
 
 /// Why a fiber could not be spawned.
 #[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,25 @@ pub enum SpawnError {
     /// No worker has this index.
     #[error("no worker {0}")]
     NoSuchWorker(usize),
+}
+
+/// Whether a panic payload (from `catch_unwind`, or a [`JoinError::Panicked`]) is the
+/// runtime's own unwind of a fiber it cancels at shutdown rather than a panic of user code.
+/// Code that catches panics inside a fiber must let this one go on
+/// (`std::panic::resume_unwind(payload)`) so the fiber's stack finishes unwinding.
+///
+/// Accepts the payload itself (`&*payload`) or, forgivingly, a reference to its box.
+///
+/// ```
+/// let p = std::panic::catch_unwind(|| panic!("handler bug")).unwrap_err();
+/// assert!(!anon_fiber::is_cancellation(&*p));
+/// assert!(!anon_fiber::is_cancellation(&p));
+/// ```
+pub fn is_cancellation(payload: &(dyn std::any::Any + Send)) -> bool {
+    match payload.downcast_ref::<Box<dyn std::any::Any + Send>>() {
+        Some(inner) => inner.is::<generator::Error>(),
+        None => payload.is::<generator::Error>(),
+    }
 }
 
 /// Why [`spawn_blocking`] has no value.

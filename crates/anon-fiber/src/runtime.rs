@@ -450,6 +450,59 @@ where
     worker::spawn_here(None, f).unwrap_or(Err(SpawnError::NoRuntime))
 }
 
+/// Like [`spawn`], but a refusal hands the closure back (as a full queue hands back the
+/// value): on [`SpawnError::Again`] the caller still owns everything `f` captured, e.g. a
+/// connection to answer with "try again".
+///
+/// ```
+/// use anon_fiber::Runtime;
+///
+/// let rt = Runtime::builder().workers(1).build()?;
+/// let answer = rt.spawn(|| {
+///     match anon_fiber::try_spawn(|| 42) {
+///         Ok(h) => h.join().unwrap(),
+///         Err(refused) => (refused.into_inner())(), // run it here instead
+///     }
+/// })?;
+/// assert_eq!(answer.join().unwrap(), 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn try_spawn<F, T>(f: F) -> Result<JoinHandle<T>, TrySpawnError<F>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    worker::try_spawn_here(None, f).map_err(|(error, f)| TrySpawnError { error, f })
+}
+
+/// Why [`try_spawn`] did not start a fiber, with the closure handed back.
+#[derive(thiserror::Error)]
+#[error("{error}")]
+pub struct TrySpawnError<F> {
+    error: SpawnError,
+    f: F,
+}
+
+impl<F> TrySpawnError<F> {
+    /// The reason ([`SpawnError::Again`] is the backpressure answer).
+    pub fn error(&self) -> SpawnError {
+        self.error
+    }
+
+    /// The closure, unrun.
+    pub fn into_inner(self) -> F {
+        self.f
+    }
+}
+
+impl<F> std::fmt::Debug for TrySpawnError<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrySpawnError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Spawn options for one fiber: a name (shown in the dump and in the stack-overflow
 /// diagnostic) and where to run.
 #[derive(Debug, Default, Clone)]

@@ -94,7 +94,8 @@ enum Switch {
 /// A timer's action.
 pub(crate) enum TimerEntry {
     Wake(Waker),
-    Hibernate(Arc<IoSlot>),
+    /// A hibernation's timeout: the slot and the hibernation's epoch.
+    Hibernate(Arc<IoSlot>, u64),
 }
 
 struct Slot {
@@ -251,6 +252,27 @@ where
     })
 }
 
+/// Spawns `f` on this thread's worker, handing `f` back on refusal.
+pub(crate) fn try_spawn_here<F, T>(
+    name: Option<Box<str>>,
+    f: F,
+) -> Result<JoinHandle<T>, (SpawnError, F)>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let mut f = Some(f);
+    let mut name = Some(name);
+    let r = with_worker(|w| {
+        let w = w?;
+        Some(w.try_spawn(name.take().flatten(), f.take().expect("once")))
+    });
+    match r {
+        Some(r) => r,
+        None => Err((SpawnError::NoRuntime, f.take().expect("not moved"))),
+    }
+}
+
 /// Inserts a timer on this thread's worker; `None` if this thread is no worker.
 pub(crate) fn insert_timer(deadline: Instant, entry: TimerEntry) -> Option<TimerKey> {
     with_worker(|w| w.map(|w| w.timers.borrow_mut().insert(deadline, entry)))
@@ -288,7 +310,7 @@ where
         let live = live;
         let r = panic::catch_unwind(AssertUnwindSafe(f));
         if let Err(p) = r {
-            if p.is::<generator::Error>() {
+            if crate::is_cancellation(&*p) {
                 panic::resume_unwind(p);
             }
             drop(live);
@@ -466,7 +488,9 @@ impl Worker {
             let due = self.timers.borrow_mut().pop_expired(now);
             match due {
                 Some((_, TimerEntry::Wake(w))) => w.wake(),
-                Some((_, TimerEntry::Hibernate(slot))) => slot.on_hibernate_timeout(),
+                Some((_, TimerEntry::Hibernate(slot, epoch))) => {
+                    slot.on_hibernate_timeout(epoch);
+                }
                 None => break,
             }
         }
@@ -582,12 +606,31 @@ impl Worker {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.try_spawn(name, f).map_err(|(e, _)| e)
+    }
+
+    /// Spawns on this worker; on refusal hands `f` back with the reason. Everything that
+    /// can fail (shutdown, the live bound, mapping a stack) is decided before `f` is
+    /// wrapped into the fiber body.
+    pub(crate) fn try_spawn<F, T>(
+        &self,
+        name: Option<Box<str>>,
+        f: F,
+    ) -> Result<JoinHandle<T>, (SpawnError, F)>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         if self.rt.is_shutdown() {
-            return Err(SpawnError::Shutdown);
+            return Err((SpawnError::Shutdown, f));
         }
         if !self.shared.try_reserve() {
-            return Err(SpawnError::Again);
+            return Err((SpawnError::Again, f));
         }
+        let Some(gen) = self.take_stack() else {
+            self.shared.release();
+            return Err((SpawnError::Again, f));
+        };
         let fiber = FiberShared::new(name, Arc::clone(&self.shared));
         let inner = JoinInner::new();
         let body = fiber_body(
@@ -595,7 +638,7 @@ impl Worker {
             Completer::new(Arc::clone(&inner)),
             Arc::clone(&self.shared),
         );
-        self.start(Arc::clone(&fiber), body)?;
+        self.install(Arc::clone(&fiber), gen, body);
         Ok(JoinHandle::new(inner, fiber))
     }
 
@@ -606,25 +649,28 @@ impl Worker {
         fiber: Arc<FiberShared>,
         body: impl FnOnce() + Send + 'static,
     ) -> Result<(), SpawnError> {
-        let pooled = self.pool.borrow_mut().pop();
-        let gen = match pooled {
-            Some(mut g) => {
-                g.init_code(body);
-                g
-            }
-            None => {
-                let words = self.cfg.stack_words;
-                match panic::catch_unwind(AssertUnwindSafe(move || {
-                    generator::Gn::<()>::new_opt(words, body)
-                })) {
-                    Ok(g) => g,
-                    Err(_) => {
-                        // mmap refused (memory or map-count limit): "try again".
-                        return Err(SpawnError::Again);
-                    }
-                }
-            }
+        let Some(gen) = self.take_stack() else {
+            return Err(SpawnError::Again);
         };
+        self.install(fiber, gen, body);
+        Ok(())
+    }
+
+    /// A stack from the pool, or a freshly mapped one (holding a no-op body until
+    /// [`install`](Worker::install)); `None` when the kernel refuses the mapping (memory or
+    /// map-count limit): "try again".
+    fn take_stack(&self) -> Option<Gen> {
+        let pooled = self.pool.borrow_mut().pop();
+        if pooled.is_some() {
+            return pooled;
+        }
+        let words = self.cfg.stack_words;
+        panic::catch_unwind(move || generator::Gn::<()>::new_opt(words, || {})).ok()
+    }
+
+    /// Puts `body` on `gen` and queues the fiber.
+    fn install(&self, fiber: Arc<FiberShared>, mut gen: Gen, body: impl FnOnce() + Send + 'static) {
+        gen.init_code(body);
         let key = self.fibers.borrow_mut().insert(Slot {
             gen: Some(gen),
             fiber: Arc::clone(&fiber),
@@ -632,7 +678,6 @@ impl Worker {
         });
         fiber.key.store(key, Ordering::Relaxed);
         self.runq.borrow_mut().push_back(key);
-        Ok(())
     }
 
     /// This worker's fibers.

@@ -1,5 +1,5 @@
 use super::connect;
-use crate::io::{Awakened, IoCore};
+use crate::io::{Awakened, HibernateError, Hibernation, IoCore};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -142,15 +142,23 @@ impl TcpStream {
     /// No fiber or stack is held meanwhile: this is how an idle keep-alive connection
     /// costs only its socket and this closure.
     ///
-    /// Must be called on a worker thread (a fiber, or another such callback); dropping the
-    /// runtime drops hibernating streams.
-    pub fn on_readable<F>(self, timeout: Option<Duration>, f: F) -> io::Result<()>
+    /// `f` runs exactly once, unless the runtime shuts down first (then it is dropped with
+    /// the stream). The returned [`Hibernation`] lets the owner run it early with
+    /// [`Awakened::Shed`] (e.g. to close the oldest idle connections when the process is
+    /// out of descriptors); ignoring the handle is fine.
+    ///
+    /// Must be called on a worker thread (a fiber, or another such callback): elsewhere,
+    /// or if the reactor refuses the descriptor, the stream comes back in the error and
+    /// `f` is dropped unrun.
+    pub fn on_readable<F>(
+        self,
+        timeout: Option<Duration>,
+        f: F,
+    ) -> Result<Hibernation, HibernateError<TcpStream>>
     where
         F: FnOnce(TcpStream, Awakened) + Send + 'static,
     {
-        let slot = self.core.hibernation_slot()?;
-        slot.hibernate(timeout, Box::new(move |why| f(self, why)));
-        Ok(())
+        IoCore::hibernate_stream(self, |s| &s.core, timeout, f)
     }
 }
 

@@ -1,5 +1,5 @@
 use super::connect;
-use crate::io::{Awakened, IoCore};
+use crate::io::{Awakened, HibernateError, Hibernation, IoCore};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
@@ -70,13 +70,15 @@ impl UnixStream {
     }
 
     /// Hibernation, as [`TcpStream::on_readable`](crate::net::TcpStream::on_readable).
-    pub fn on_readable<F>(self, timeout: Option<Duration>, f: F) -> io::Result<()>
+    pub fn on_readable<F>(
+        self,
+        timeout: Option<Duration>,
+        f: F,
+    ) -> Result<Hibernation, HibernateError<UnixStream>>
     where
         F: FnOnce(UnixStream, Awakened) + Send + 'static,
     {
-        let slot = self.core.hibernation_slot()?;
-        slot.hibernate(timeout, Box::new(move |why| f(self, why)));
-        Ok(())
+        IoCore::hibernate_stream(self, |s| &s.core, timeout, f)
     }
 }
 

@@ -270,3 +270,101 @@ fn hibernating_connection_holds_no_fiber_until_bytes_arrive() {
         Awakened::TimedOut
     );
 }
+
+#[test]
+fn shed_hibernation_fires_once_and_never_on_later_readiness() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&calls);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = rt
+        .spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let log2 = Arc::clone(&log);
+            let h = s
+                .on_readable(Some(Duration::from_millis(200)), move |s, why| {
+                    log2.lock().unwrap().push(why);
+                    // Keep the stream open (so later bytes would be readable), then close.
+                    tx.send(s).unwrap();
+                })
+                .unwrap();
+            assert!(h.is_waiting());
+            // Off the stream's worker the handle does nothing.
+            let off = std::thread::scope(|sc| sc.spawn(|| h.shed()).join().unwrap());
+            assert!(!off);
+            assert!(h.is_waiting());
+            assert!(h.shed(), "the first shed runs the callback");
+            assert!(!h.shed(), "a second shed finds nothing");
+            assert!(!h.is_waiting());
+            assert_eq!(*log.lock().unwrap(), [Awakened::Shed]);
+        })
+        .unwrap();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    server.join().unwrap();
+    let s = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    // Later readiness (bytes, then end-of-stream) and the old timeout must not call it again.
+    c.write_all(b"late").unwrap();
+    drop(c);
+    let mut b = [0u8; 4];
+    let worker_read = rt
+        .spawn(move || {
+            (&s).read_exact(&mut b).unwrap();
+            std::thread::sleep(Duration::from_millis(300)); // past the 200 ms timeout
+            anon_fiber::sleep(Duration::from_millis(50)); // let the worker fire its timers
+            b
+        })
+        .unwrap();
+    assert_eq!(&worker_read.join().unwrap(), b"late");
+    assert_eq!(*calls.lock().unwrap(), [Awakened::Shed]);
+}
+
+#[test]
+fn a_stale_handle_never_touches_a_later_hibernation() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = rt
+        .spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            let (itx, irx) = std::sync::mpsc::channel();
+            let first = s
+                .on_readable(None, move |s, why| itx.send((s, why)).unwrap())
+                .unwrap();
+            assert!(first.shed());
+            let (s, why) = irx.recv().unwrap();
+            assert_eq!(why, Awakened::Shed);
+            // Hibernate again; the first handle is stale.
+            let second = s
+                .on_readable(None, move |_s, why| tx.send(why).unwrap())
+                .unwrap();
+            assert!(!first.shed());
+            assert!(second.is_waiting());
+        })
+        .unwrap();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    h.join().unwrap();
+    c.write_all(b"x").unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(30)).unwrap(),
+        Awakened::Readable
+    );
+}
+
+#[test]
+fn on_readable_off_a_worker_hands_the_stream_back() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let c = TcpStream::connect(addr).unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    let err = c.on_readable(None, |_s, _why| unreachable!()).unwrap_err();
+    assert!(err.to_string().contains("worker"), "{err}");
+    let mut c = err.into_inner();
+    // The stream is intact: it still talks.
+    c.write_all(b"ok").unwrap();
+    let mut b = [0u8; 2];
+    peer.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"ok");
+}

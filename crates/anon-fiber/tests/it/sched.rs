@@ -370,3 +370,74 @@ fn shutdown_cancels_parked_fibers() {
     drop(rt);
     assert!(matches!(h.join(), Err(anon_fiber::JoinError::Cancelled)));
 }
+
+#[test]
+fn try_spawn_hands_the_closure_back_on_again() {
+    let rt = Runtime::builder().workers(1).max_fibers(2).build().unwrap();
+    let gate = Arc::new(anon_fiber::lock::Notify::new());
+    let g = Arc::clone(&gate);
+    let blocker = rt.spawn(move || g.notified()).unwrap();
+    let h = rt
+        .spawn(|| {
+            // This fiber and the blocker fill the bound of 2.
+            let conn = String::from("the connection");
+            let refused = match anon_fiber::try_spawn(move || conn.len()) {
+                Ok(_) => return None,
+                Err(r) => r,
+            };
+            let again = refused.error() == SpawnError::Again;
+            // The closure comes back with what it captured, unrun.
+            Some((again, (refused.into_inner())()))
+        })
+        .unwrap();
+    assert_eq!(h.join().unwrap(), Some((true, "the connection".len())));
+    gate.notify_one();
+    blocker.join().unwrap();
+    // Off the runtime: NoRuntime, closure back as well.
+    let refused = anon_fiber::try_spawn(|| 7).unwrap_err();
+    assert_eq!(refused.error(), SpawnError::NoRuntime);
+    assert_eq!((refused.into_inner())(), 7);
+    // Under the bound it spawns.
+    let ok = rt
+        .spawn(|| anon_fiber::try_spawn(|| 5).ok().map(|h| h.join().unwrap()))
+        .unwrap();
+    assert_eq!(ok.join().unwrap(), Some(5));
+}
+
+#[test]
+fn shutdown_unwind_is_told_apart_from_a_panic() {
+    use std::panic::{self, AssertUnwindSafe};
+    use std::sync::atomic::AtomicBool;
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let panicked = Arc::new(AtomicBool::new(false));
+    let (c, p) = (Arc::clone(&cancelled), Arc::clone(&panicked));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _h = rt
+        .spawn(move || {
+            let r = panic::catch_unwind(|| panic!("a handler bug"));
+            if let Err(e) = r {
+                p.store(!anon_fiber::is_cancellation(&*e), Ordering::SeqCst);
+            }
+            tx.send(()).unwrap();
+            // Parked forever: only the runtime's shutdown ends this fiber.
+            let r = panic::catch_unwind(AssertUnwindSafe(|| loop {
+                anon_fiber::park();
+            }));
+            if let Err(e) = r {
+                c.store(anon_fiber::is_cancellation(&e), Ordering::SeqCst);
+                panic::resume_unwind(e);
+            }
+        })
+        .unwrap();
+    rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    drop(rt);
+    assert!(
+        panicked.load(Ordering::SeqCst),
+        "a panic is not a cancellation"
+    );
+    assert!(
+        cancelled.load(Ordering::SeqCst),
+        "the shutdown unwind is one"
+    );
+}

@@ -438,7 +438,7 @@ impl Conn {
         let result = match result {
             Ok(r) => r,
             Err(p) => {
-                if p.is::<generator::Error>() {
+                if anon_fiber::is_cancellation(&*p) {
                     // The runtime is cancelling this fiber: let the unwind go on.
                     panic::resume_unwind(p);
                 }
@@ -857,7 +857,7 @@ fn read_guarded(reader: &mut Box<dyn Read + Send>, buf: &mut [u8]) -> io::Result
         }
     })) {
         Ok(r) => r,
-        Err(p) if p.is::<generator::Error>() => panic::resume_unwind(p),
+        Err(p) if anon_fiber::is_cancellation(&*p) => panic::resume_unwind(p),
         Err(_) => Err(io::Error::other("response body reader panicked")),
     }
 }
@@ -1022,10 +1022,24 @@ pub(crate) fn hibernate<H: Handler, A: Admission>(
     let guard = Hibernating {
         srv: Arc::clone(srv),
     };
+    // Only connections idle between requests may be shed; a fresh one is awaited.
+    let idle_key = match wait {
+        Wait::Idle => super::idle::push(),
+        Wait::FirstRequest(_) => None,
+    };
     let r = stream.on_readable(Some(timeout), move |s, why| {
+        if let Some(k) = idle_key {
+            super::idle::remove(k);
+        }
         let srv = Arc::clone(&guard.srv);
         drop(guard);
         match why {
+            Awakened::Shed => {
+                // Idle between requests: nothing to answer, just give the descriptor back.
+                srv.stats.connections.sub(1);
+                srv.stats.shed.add(1);
+                drop(s);
+            }
             Awakened::Readable => wake(&srv, s, wait),
             Awakened::TimedOut => {
                 srv.stats.connections.sub(1);
@@ -1037,9 +1051,20 @@ pub(crate) fn hibernate<H: Handler, A: Admission>(
             }
         }
     });
-    if r.is_err() {
-        // `on_readable` dropped the stream (and the guard with it).
-        srv.stats.connections.sub(1);
+    match r {
+        Ok(h) => {
+            if let Some(k) = idle_key {
+                super::idle::attach(k, h);
+            }
+        }
+        Err(e) => {
+            // The callback (and the guard with it) was dropped; the stream closes here.
+            if let Some(k) = idle_key {
+                super::idle::remove(k);
+            }
+            srv.stats.connections.sub(1);
+            drop(e.into_inner());
+        }
     }
 }
 

@@ -28,6 +28,10 @@
 //!   [`keep_alive_rejections`](ServerConfig::keep_alive_rejections) off, it is the closing
 //!   [`OVERLOAD_REPLY`](crate::OVERLOAD_REPLY). Refusals are queued and written like any
 //!   response: pipelined ones leave together.
+//! - **Shedding idle connections.** Each worker lists its hibernating keep-alive
+//!   connections (those idle between requests) in hibernation order; [`shed_idle`]
+//!   closes the N oldest on the calling worker in O(1) each (the facade does it when
+//!   `accept` fails with `EMFILE`/`ENFILE`). Counted in [`StatsSnapshot::shed`].
 //! - **Counts.** [`Stats`]: served, rejected, in flight, and the rest.
 //!
 //! ```
@@ -63,6 +67,7 @@
 mod body;
 mod conn;
 mod error;
+mod idle;
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -254,6 +259,7 @@ pub struct Stats {
     connections: Counter,
     hibernating: Counter,
     writes: Counter,
+    shed: Counter,
 }
 
 /// A copy of the [`Stats`] counters at one moment.
@@ -282,6 +288,8 @@ pub struct StatsSnapshot {
     pub hibernating: u64,
     /// Socket writes made (pipelined responses share one).
     pub writes: u64,
+    /// Idle keep-alive connections closed by [`shed_idle`] (to free descriptors).
+    pub shed: u64,
 }
 
 impl Stats {
@@ -299,8 +307,27 @@ impl Stats {
             connections: self.connections.get(),
             hibernating: self.hibernating.get(),
             writes: self.writes.get(),
+            shed: self.shed.get(),
         }
     }
+}
+
+/// Closes up to `n` of the oldest idle keep-alive connections hibernating on the calling
+/// worker (of any [`Server`] on it) and returns how many it closed; each counts in its
+/// server's [`StatsSnapshot::shed`]. For when the process runs out of descriptors:
+/// a connection idle between requests has nothing pending, so it is simply closed (a
+/// client reconnects as it would after the idle timeout).
+///
+/// Only connections waiting for their *next* request are listed (never one waiting for
+/// its first); call it on a worker thread (elsewhere it finds nothing). O(n).
+pub fn shed_idle(n: usize) -> usize {
+    idle::shed_oldest(n)
+}
+
+/// How many idle keep-alive connections hibernate on the calling worker now (what
+/// [`shed_idle`] could close).
+pub fn idle_connections() -> usize {
+    idle::len()
 }
 
 /// A [`Handler`] made from a closure by [`Server::from_fn`].

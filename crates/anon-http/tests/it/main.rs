@@ -19,4 +19,6 @@ mod refuse;
 #[cfg(feature = "runtime")]
 mod serve;
 #[cfg(feature = "runtime")]
+mod shed;
+#[cfg(feature = "runtime")]
 mod wrk;
