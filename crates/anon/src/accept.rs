@@ -6,7 +6,11 @@
 //! - Busy mode has hysteresis: it starts when a level reaches its bound and ends only when
 //!   the level falls below the low watermark (90 % of the bound), so the accept path does
 //!   not flap at the edge. Entering and leaving are logged, at most once a second.
-//! - `EMFILE`/`ENFILE`: a spare descriptor (an open `/dev/null`) is closed to accept the
+//! - `EMFILE`/`ENFILE`: first the oldest idle keep-alive connections of this worker are
+//!   closed ([`SHED_BATCH`] at a time, `anon_http::server::shed_idle`) and the accept is
+//!   retried at once: the new client is served, an idle one reconnects later. Each retry
+//!   follows a shed, so this loop ends when the accept succeeds or nothing idle is left.
+//!   With nothing idle, a spare descriptor (an open `/dev/null`) is closed to accept the
 //!   waiting connection, which gets the busy reply and is closed; then the spare is
 //!   reopened. When even that fails the fiber sleeps (10 ms, doubling up to 200 ms) before
 //!   the next attempt: the accept loop never spins. Logged at most once a second.
@@ -26,6 +30,11 @@ use std::time::{Duration, Instant};
 static FD_LOG: RateLimit = RateLimit::new(Duration::from_secs(1));
 static BUSY_LOG: RateLimit = RateLimit::new(Duration::from_secs(1));
 static ERR_LOG: RateLimit = RateLimit::new(Duration::from_secs(1));
+
+/// Idle keep-alive connections closed per `EMFILE`/`ENFILE` before accepting again: a few,
+/// so that a burst of waiting clients does not cost one failed `accept` each, without
+/// closing many idle clients for one new one.
+const SHED_BATCH: usize = 4;
 
 /// Bytes a lingering close reads and discards at most.
 const LINGER_BYTES: usize = 64 * 1024;
@@ -144,6 +153,21 @@ pub(crate) fn accept_loop(shared: Arc<Shared>, bound: Arc<Bound>, socket: Arc<Tc
             Err(_) if shared.is_draining() => return,
             Err(e) if is_per_connection_error(&e) => {}
             Err(e) if is_fd_shortage(&e) => {
+                let shed = if is_descriptor_limit(&e) {
+                    anon_http::server::shed_idle(SHED_BATCH)
+                } else {
+                    0
+                };
+                if shed > 0 {
+                    ratelog!(
+                        FD_LOG,
+                        log::Level::Warn,
+                        "accept on {}: {e}; closed the {shed} oldest idle keep-alive \
+                         connection(s) of this worker to accept new ones",
+                        bound.local
+                    );
+                    continue;
+                }
                 ratelog!(
                     FD_LOG,
                     log::Level::Warn,
@@ -185,6 +209,11 @@ fn is_per_connection_error(e: &io::Error) -> bool {
 /// Out of descriptors or socket memory (Linux numbering: EMFILE, ENFILE, ENOBUFS, ENOMEM).
 fn is_fd_shortage(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::OutOfMemory || matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12))
+}
+
+/// Out of descriptors proper (EMFILE, ENFILE): closing idle connections helps.
+fn is_descriptor_limit(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(24 | 23))
 }
 
 /// A descriptor held in reserve so that a connection can still be accepted (and told to

@@ -314,6 +314,12 @@ impl<H: Handler> Engine for HttpEngine<H> {
             labels,
             s.hibernating,
         );
+        out.counter(
+            "anon_http_connections_shed_total",
+            "Idle keep-alive connections closed to free descriptors (accept hit EMFILE/ENFILE).",
+            labels,
+            s.shed,
+        );
     }
 }
 
@@ -419,7 +425,7 @@ impl<F: Fn(TcpStream) + Send + Sync + 'static> Engine for TcpEngine<F> {
                     inner.served.fetch_add(1, Ordering::Relaxed);
                 }
                 // The runtime cancels a fiber at shutdown by unwinding it: let that go on.
-                Err(p) if p.is::<generator::Error>() => std::panic::resume_unwind(p),
+                Err(p) if anon_fiber::is_cancellation(&*p) => std::panic::resume_unwind(p),
                 Err(p) => {
                     inner.panics.fetch_add(1, Ordering::Relaxed);
                     log::error!("tcp handler panicked: {}", panic_text(&p));
