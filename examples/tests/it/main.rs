@@ -71,8 +71,14 @@ impl Proc {
         Proc { child, addr, admin }
     }
 
+    /// Starts `hello` with queue-delay shedding off (`--queue-delay-ms 0`) unless `args`
+    /// set it: that policy answers 503 whenever the run queue waits past 5 ms, which a
+    /// loaded CI machine running tests in parallel can cause at any time. Tests of
+    /// shedding pass their own `--queue-delay-ms` (the last occurrence of a flag wins).
     pub(crate) fn hello(args: &[&str]) -> Proc {
-        Proc::start(env!("CARGO_BIN_EXE_hello"), "hello", args)
+        let mut all = vec!["--queue-delay-ms", "0"];
+        all.extend_from_slice(args);
+        Proc::start(env!("CARGO_BIN_EXE_hello"), "hello", &all)
     }
 
     pub(crate) fn pid(&self) -> u32 {
