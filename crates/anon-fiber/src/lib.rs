@@ -40,6 +40,7 @@
 //! ```
 
 #![deny(
+    unsafe_code,
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks,
     clippy::missing_safety_doc
@@ -57,6 +58,7 @@ mod remote;
 mod runtime;
 mod state;
 mod sync;
+// The only module allowed `unsafe` (poll(2), sched_setaffinity).
 #[allow(unsafe_code)]
 mod sys;
 mod worker;
