@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 /// A fiber's coroutine: a `generator` 0.8 generator on a guarded mmap stack.
 pub(crate) type Gen = generator::Generator<'static, (), ()>;
 
-/// How many fibers run between two polls of the reactor (fairness with I/O and timers).
+/// At most this many fibers run between two polls of the reactor (fairness with I/O and
+/// timers); fewer when fewer were runnable at the start of the turn.
 const BUDGET: usize = 256;
 
 /// The waker's token; I/O tokens are `slab key + 1`.
@@ -378,7 +379,13 @@ impl Worker {
             if self.drain_inbox() {
                 return;
             }
-            for _ in 0..BUDGET {
+            // Resume only the fibers that were runnable when the turn began: a fiber
+            // that yields (or is woken) during the turn waits for the next one, after the
+            // reactor has been polled. Otherwise fibers that keep yielding (a CPU-bound
+            // handler in slices) would starve socket readiness for up to BUDGET
+            // resumptions, delaying every new request, admitted or refused.
+            let runnable = self.runq.borrow().len().min(BUDGET);
+            for _ in 0..runnable {
                 let next = self.runq.borrow_mut().pop_front();
                 match next {
                     Some(key) => self.resume(key),
