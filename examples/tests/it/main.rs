@@ -173,8 +173,12 @@ pub(crate) fn read_reply(s: &mut impl Read) -> std::io::Result<Reply> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        match s.read(&mut byte) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            // A signal (the tests start and stop servers) may interrupt a blocking read.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
         buf.push(byte[0]);
         if buf.len() > 64 * 1024 {
