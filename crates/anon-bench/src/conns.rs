@@ -10,7 +10,7 @@
 use crate::peers::{build, check_get, ensure_tools, loadavg, machine, on_path, Kind, Server};
 use crate::report::{Report, Row};
 use anon_loadgen::{hold, HoldConfig};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -43,25 +43,10 @@ fn hold_child(args: &[String]) -> Result<(), String> {
         }
         i += 2;
     }
-    let held = hold(&cfg).map_err(|e| e.to_string())?;
-    println!(
-        "held {} failed {} setup_ms {}",
-        held.streams.len(),
-        held.failed,
-        held.elapsed.as_millis()
-    );
-    if let Some(e) = &held.last_error {
-        eprintln!("hold: last error: {e}");
-    }
     // Keep the connections until the parent closes our stdin (bounded: 10 minutes).
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut b = [0u8; 16];
-        while matches!(std::io::stdin().read(&mut b), Ok(n) if n > 0) {}
-        let _ = tx.send(());
-    });
-    let _ = rx.recv_timeout(Duration::from_secs(600));
-    drop(held);
+    hold(&cfg)
+        .map_err(|e| e.to_string())?
+        .report_and_keep("hold", Duration::from_secs(600));
     Ok(())
 }
 

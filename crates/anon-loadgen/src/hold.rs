@@ -43,6 +43,32 @@ pub struct Held {
     pub last_error: Option<String>,
 }
 
+impl Held {
+    /// The driver-process protocol shared by `anon-loadgen hold` and the `conns` bench:
+    /// prints `held N failed F setup_ms T` on stdout (the last error, if any, on stderr
+    /// after `who`), then keeps the connections until stdin reaches end of file or `keep`
+    /// has passed, and closes them.
+    pub fn report_and_keep(self, who: &str, keep: Duration) {
+        println!(
+            "held {} failed {} setup_ms {}",
+            self.streams.len(),
+            self.failed,
+            self.elapsed.as_millis()
+        );
+        if let Some(e) = &self.last_error {
+            eprintln!("{who}: last error: {e}");
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 64];
+            while matches!(io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+            let _ = tx.send(());
+        });
+        let _ = rx.recv_timeout(keep);
+        drop(self);
+    }
+}
+
 /// A hold request outside the bounds.
 #[derive(Debug, thiserror::Error)]
 pub enum HoldError {

@@ -16,7 +16,6 @@
 #![forbid(unsafe_code)]
 
 use anon_loadgen::{hold, run, Arrival, Config, ConnMode, HoldConfig, Phase};
-use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -183,25 +182,9 @@ fn cmd_hold(args: &[String]) -> Result<(), String> {
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
-    let held = hold(&cfg).map_err(|e| e.to_string())?;
-    println!(
-        "held {} failed {} setup_ms {}",
-        held.streams.len(),
-        held.failed,
-        held.elapsed.as_millis()
-    );
-    if let Some(e) = &held.last_error {
-        eprintln!("anon-loadgen hold: last error: {e}");
-    }
-    // Keep the connections until stdin closes or the hold time is over.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sink = [0u8; 64];
-        while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
-        let _ = tx.send(());
-    });
-    let _ = rx.recv_timeout(keep);
-    drop(held);
+    hold(&cfg)
+        .map_err(|e| e.to_string())?
+        .report_and_keep("anon-loadgen hold", keep);
     Ok(())
 }
 
