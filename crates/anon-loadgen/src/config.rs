@@ -16,6 +16,8 @@ pub const MAX_RATE: f64 = 2_000_000.0;
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// Longest request timeout accepted.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most request targets in a weighted mix ([`Config::mix`]).
+pub const MAX_PATHS: usize = 16;
 
 /// How request arrival times are drawn within a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,13 +51,45 @@ pub struct Phase {
     pub duration: Duration,
 }
 
+/// One request target of a weighted mix ([`Config::mix`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightedPath {
+    /// Request target, e.g. `/plaintext` or `/work?us=5000` (`GET`); same rules as
+    /// [`Config::path`].
+    pub path: String,
+    /// Relative weight, at least 1: a path of weight 9 beside one of weight 1 gets 9 of
+    /// every 10 requests.
+    pub weight: u32,
+}
+
+impl WeightedPath {
+    /// `path` with `weight`.
+    pub fn new(path: &str, weight: u32) -> WeightedPath {
+        WeightedPath {
+            path: path.to_string(),
+            weight,
+        }
+    }
+}
+
 /// A load generator run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// Server address.
     pub addr: SocketAddr,
-    /// Request target, e.g. `/plaintext` or `/work?us=1000` (`GET`).
+    /// Request target, e.g. `/plaintext` or `/work?us=1000` (`GET`); used when
+    /// [`Config::mix`] is empty.
     pub path: String,
+    /// Weighted request targets (at most [`MAX_PATHS`]); empty = every request is
+    /// `GET path`. When set it replaces `path`, and each request's target is picked by
+    /// smooth weighted round robin (nginx's upstream algorithm) in the order requests are
+    /// scheduled: deterministic (independent of the seed and of timing), and exact: among
+    /// every `W` consecutive scheduled requests (`W` = the sum of the weights, counted
+    /// from the first) path `i` gets exactly `weight_i`, spread as evenly as possible
+    /// (`9:1` sends the second path once in every 10). A retry keeps its request's path.
+    /// The report breaks the outcomes down per path ([`crate::Report::paths`]).
+    #[serde(default)]
+    pub mix: Vec<WeightedPath>,
     /// The schedule: phases run back to back.
     pub phases: Vec<Phase>,
     /// How arrival times are drawn.
@@ -101,6 +135,9 @@ pub enum ConfigError {
     /// The request target is empty, does not start with `/`, or contains whitespace.
     #[error("bad request path {0:?}")]
     Path(String),
+    /// A weighted mix with more than [`MAX_PATHS`] paths, or a weight of 0.
+    #[error("bad mix: {0}")]
+    Mix(String),
     /// `lag_fraction` outside [0, 1].
     #[error("lag_fraction must be within [0, 1], got {0}")]
     LagFraction(f64),
@@ -113,6 +150,7 @@ impl Config {
         Config {
             addr,
             path: path.to_string(),
+            mix: Vec::new(),
             phases: vec![Phase {
                 rate: 1000.0,
                 duration: Duration::from_secs(10),
@@ -134,6 +172,21 @@ impl Config {
     pub fn rate(mut self, rate: f64, duration: Duration) -> Config {
         self.phases = vec![Phase { rate, duration }];
         self
+    }
+
+    /// Replaces the target by a weighted mix of `(path, weight)` ([`Config::mix`]).
+    pub fn with_mix(mut self, mix: &[(&str, u32)]) -> Config {
+        self.mix = mix.iter().map(|(p, w)| WeightedPath::new(p, *w)).collect();
+        self
+    }
+
+    /// The targets requests go to: the mix, or `path` with weight 1 when it is empty.
+    pub fn paths(&self) -> Vec<WeightedPath> {
+        if self.mix.is_empty() {
+            vec![WeightedPath::new(&self.path, 1)]
+        } else {
+            self.mix.clone()
+        }
     }
 
     /// Total length of the schedule.
@@ -169,19 +222,33 @@ impl Config {
         if self.max_requests == 0 || self.max_requests > MAX_REQUESTS {
             return Err(ConfigError::MaxRequests(self.max_requests));
         }
-        if !self.path.starts_with('/')
-            || self
-                .path
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b < 0x21)
-        {
+        if !valid_path(&self.path) {
             return Err(ConfigError::Path(self.path.clone()));
+        }
+        if self.mix.len() > MAX_PATHS {
+            return Err(ConfigError::Mix(format!(
+                "{} paths, at most {MAX_PATHS}",
+                self.mix.len()
+            )));
+        }
+        for w in &self.mix {
+            if !valid_path(&w.path) {
+                return Err(ConfigError::Path(w.path.clone()));
+            }
+            if w.weight == 0 {
+                return Err(ConfigError::Mix(format!("weight 0 for {}", w.path)));
+            }
         }
         if !(0.0..=1.0).contains(&self.lag_fraction) {
             return Err(ConfigError::LagFraction(self.lag_fraction));
         }
         Ok(())
     }
+}
+
+/// A request target: starts with `/`, no whitespace nor control bytes.
+fn valid_path(p: &str) -> bool {
+    p.starts_with('/') && !p.bytes().any(|b| b.is_ascii_whitespace() || b < 0x21)
 }
 
 #[cfg(test)]
@@ -205,5 +272,41 @@ mod tests {
         let mut bad = c;
         bad.timeout = Duration::ZERO;
         assert!(matches!(bad.validate(), Err(ConfigError::Timeout(_))));
+    }
+
+    #[test]
+    fn mix_bounds_are_checked() {
+        let c = Config::new("127.0.0.1:1".parse().unwrap(), "/x");
+        assert_eq!(c.paths(), vec![WeightedPath::new("/x", 1)]);
+        let ok = c
+            .clone()
+            .with_mix(&[("/plaintext", 9), ("/work?us=5000", 1)]);
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.paths().len(), 2);
+        let zero = c.clone().with_mix(&[("/a", 1), ("/b", 0)]);
+        assert!(matches!(zero.validate(), Err(ConfigError::Mix(_))));
+        let path = c.clone().with_mix(&[("/a", 1), ("b", 1)]);
+        assert!(matches!(path.validate(), Err(ConfigError::Path(_))));
+        let space = c.clone().with_mix(&[("/a b", 1)]);
+        assert!(matches!(space.validate(), Err(ConfigError::Path(_))));
+        let many: Vec<(&str, u32)> = vec![("/a", 1); MAX_PATHS];
+        assert_eq!(c.clone().with_mix(&many).validate(), Ok(()));
+        let too_many: Vec<(&str, u32)> = vec![("/a", 1); MAX_PATHS + 1];
+        assert!(matches!(
+            c.clone().with_mix(&too_many).validate(),
+            Err(ConfigError::Mix(_))
+        ));
+        let huge = c.with_mix(&[("/a", u32::MAX); MAX_PATHS]);
+        assert_eq!(huge.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_config_without_mix_still_parses() {
+        let c = Config::new("127.0.0.1:1".parse().unwrap(), "/x");
+        let mut v = serde_json::to_value(&c).unwrap();
+        v.as_object_mut().unwrap().remove("mix");
+        let back: Config = serde_json::from_value(v).unwrap();
+        assert!(back.mix.is_empty());
+        assert_eq!(back.path, "/x");
     }
 }

@@ -7,14 +7,17 @@
 //! a request whose connections are all busy waits in the generator's queue, and that wait
 //! counts.
 //!
-//! - [`Config`]: target, [`Phase`]s, [`Arrival`], [`ConnMode`] (keep-alive pool or one
-//!   request per connection), timeout, SLO, naive retries; every quantity bounded.
+//! - [`Config`]: target (one path, or a weighted mix of up to [`MAX_PATHS`]
+//!   [`WeightedPath`]s picked by smooth weighted round robin: exact proportions,
+//!   deterministic), [`Phase`]s, [`Arrival`], [`ConnMode`] (keep-alive pool or one request
+//!   per connection), timeout, SLO, naive retries; every quantity bounded.
 //! - [`run`] drives the schedule on one thread (non-blocking sockets on an `anon-reactor`
 //!   epoll instance) and returns a [`Report`]: a count and an HDR latency summary per
 //!   [`Outcome`] (2xx, 503 "try again", other status, timeout, reset/refused/closed), a
-//!   100 ms time series, and a [`Verdict`] saying whether the schedule was kept — more than
-//!   1 % of requests leaving over 1 ms late means the figures are not what was asked for,
-//!   and the report says so and why.
+//!   100 ms time series, the outcomes and latencies per target ([`PathStats`]), and a
+//!   [`Verdict`] saying whether the schedule was kept — more than 1 % of requests leaving
+//!   over 1 ms late means the figures are not what was asked for, and the report says so
+//!   and why.
 //! - [`hold()`] opens many keep-alive connections, one request each, and keeps them idle.
 //!
 //! Responses are read with `httparse` for the head and Content-Length for the body; a
@@ -56,16 +59,18 @@
 mod config;
 mod hold;
 pub mod http;
+mod mix;
 mod report;
 mod run;
 mod schedule;
 
 pub use config::{
-    Arrival, Config, ConfigError, ConnMode, Phase, MAX_CONNECTIONS, MAX_DURATION, MAX_RATE,
-    MAX_REQUESTS, MAX_RESPONSE_BYTES, MAX_TIMEOUT,
+    Arrival, Config, ConfigError, ConnMode, Phase, WeightedPath, MAX_CONNECTIONS, MAX_DURATION,
+    MAX_PATHS, MAX_RATE, MAX_REQUESTS, MAX_RESPONSE_BYTES, MAX_TIMEOUT,
 };
 pub use hold::{hold, Held, HoldConfig, HoldError};
 pub use report::{
-    Bucket, Counts, ErrorCounts, ErrorKind, Latencies, Outcome, Report, Summary, Verdict, BUCKET,
+    Bucket, Counts, ErrorCounts, ErrorKind, Latencies, Outcome, PathStats, Report, Summary,
+    Verdict, BUCKET,
 };
 pub use run::{run, run_with, RunError};

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! anon-loadgen run  --addr 127.0.0.1:8080 --path /plaintext --rate 1000 --duration 10s
+//!                   [--mix PATH=WEIGHT,PATH=WEIGHT...]
 //!                   [--phase RATE:DURATION]... [--poisson] [--per-request]
 //!                   [--connections 64] [--timeout 2s] [--slo 10ms] [--retries 0]
 //!                   [--max-requests N] [--seed N] [--json FILE]
@@ -10,18 +11,23 @@
 //! ```
 //!
 //! `run` prints the JSON report (to FILE with `--json`) and a one-line summary with the
-//! verdict on stderr. `hold` prints `held N failed M setup_ms T` on stdout once set up,
+//! verdict on stderr (and one line per path with `--mix`).
+//!
+//! `--mix '/plaintext=9,/work?us=5000=1'` replaces `--path` by weighted targets: items are
+//! separated by commas, and each item's weight follows its **last** `=` (so a query's own
+//! `=` stays in the path; a path containing a comma cannot be given here). Requests pick
+//! their target by smooth weighted round robin: exactly 9 of every 10 go to `/plaintext`. `hold` prints `held N failed M setup_ms T` on stdout once set up,
 //! then keeps the connections until its stdin closes or `--hold` elapses.
 
 #![forbid(unsafe_code)]
 
-use anon_loadgen::{hold, run, Arrival, Config, ConnMode, HoldConfig, Phase};
+use anon_loadgen::{hold, run, Arrival, Config, ConnMode, HoldConfig, Phase, WeightedPath};
 use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str =
-    "usage: anon-loadgen run --addr A --path P (--rate R --duration D | --phase R:D...) \
-[--poisson] [--per-request] [--connections N] [--timeout D] [--slo D] [--retries N] \
+    "usage: anon-loadgen run --addr A (--path P | --mix P=W,P=W...) \
+(--rate R --duration D | --phase R:D...) [--poisson] [--per-request] [--connections N] [--timeout D] [--slo D] [--retries N] \
 [--max-requests N] [--seed N] [--json FILE]\n       anon-loadgen hold --addr A --path P \
 --count N [--sources IP,IP] [--setup-deadline D] [--hold D]";
 
@@ -57,6 +63,23 @@ fn duration(s: &str) -> Result<Duration, String> {
         return Err(format!("bad duration {s:?}"));
     }
     Ok(Duration::from_secs_f64(x * scale))
+}
+
+/// Parses `--mix`: `PATH=WEIGHT` items separated by commas, the weight after each item's
+/// last `=`.
+fn mix(s: &str) -> Result<Vec<WeightedPath>, String> {
+    s.split(',')
+        .map(|item| {
+            let (path, w) = item
+                .rsplit_once('=')
+                .ok_or_else(|| format!("--mix item {item:?} is not PATH=WEIGHT"))?;
+            let weight =
+                w.parse::<u32>().ok().filter(|w| *w > 0).ok_or_else(|| {
+                    format!("--mix item {item:?}: weight must be 1..={}", u32::MAX)
+                })?;
+            Ok(WeightedPath::new(path, weight))
+        })
+        .collect()
 }
 
 fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
@@ -95,6 +118,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
         match f {
             "--addr" => addr = Some(v.parse().map_err(|_| format!("bad address {v:?}"))?),
             "--path" => path = v.to_string(),
+            "--mix" => cfg.mix = mix(v)?,
             "--rate" => rate = Some(num::<f64>(f, v)?),
             "--duration" => dur = Some(duration(v)?),
             "--phase" => {
@@ -153,6 +177,26 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
         report.latency.success.p99_us,
         report.verdict.message
     );
+    if !cfg.mix.is_empty() {
+        for p in &report.paths {
+            let o = &p.outcomes;
+            eprintln!(
+                "  {} (weight {}): requests {} = 2xx {} (in SLO {}) + 503s {} + other {} + \
+                 timeout {} + error {}; 2xx p50 {} us p99 {} us",
+                p.path,
+                p.weight,
+                p.requests,
+                o.success,
+                p.success_in_slo,
+                o.try_again,
+                o.other_status,
+                o.timeout,
+                o.error,
+                p.success.p50_us,
+                p.success.p99_us
+            );
+        }
+    }
     Ok(())
 }
 
@@ -200,5 +244,25 @@ mod tests {
         assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(duration("-1s").is_err());
         assert!(duration("x").is_err());
+    }
+
+    #[test]
+    fn mixes_split_on_the_last_equals_sign() {
+        assert_eq!(
+            mix("/plaintext=9,/work?us=5000=1"),
+            Ok(vec![
+                WeightedPath::new("/plaintext", 9),
+                WeightedPath::new("/work?us=5000", 1)
+            ])
+        );
+        assert_eq!(
+            mix("/a?x=1&y=2=3"),
+            Ok(vec![WeightedPath::new("/a?x=1&y=2", 3)])
+        );
+        assert!(mix("/plaintext").is_err());
+        assert!(mix("/a=0").is_err());
+        assert!(mix("/a=-1").is_err());
+        assert!(mix("/a=1,").is_err());
+        assert!(mix("/a=x").is_err());
     }
 }

@@ -214,6 +214,25 @@ pub struct Bucket {
     pub completed_in_slo: u64,
 }
 
+/// What the requests to one target of the mix got ([`Report::paths`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathStats {
+    /// The request target.
+    pub path: String,
+    /// Its weight in the mix (1 without a mix).
+    pub weight: u32,
+    /// Attempts sent to it (retries included); equals `outcomes.total()`.
+    pub requests: u64,
+    /// Count per outcome (per attempt).
+    pub outcomes: Counts,
+    /// Of the successes, those answered within the SLO (all of them when no SLO is set).
+    pub success_in_slo: u64,
+    /// Latency of the 2xx answers, µs from the original intended send time.
+    pub success: Summary,
+    /// Latency of the 503 answers, µs from the original intended send time.
+    pub try_again: Summary,
+}
+
 /// Did the generator send on schedule?
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -263,6 +282,9 @@ pub struct Report {
     pub verdict: Verdict,
     /// The 100 ms time series.
     pub series: Vec<Bucket>,
+    /// Per request target, in the order of [`Config::paths`] (one entry without a mix).
+    #[serde(default)]
+    pub paths: Vec<PathStats>,
 }
 
 impl Report {
@@ -274,6 +296,11 @@ impl Report {
     /// Parses what [`Report::to_json`] wrote.
     pub fn from_json(s: &str) -> Result<Report, serde_json::Error> {
         serde_json::from_str(s)
+    }
+
+    /// The figures of the requests to `path` (the first entry of that target).
+    pub fn path(&self, path: &str) -> Option<&PathStats> {
+        self.paths.iter().find(|p| p.path == path)
     }
 
     /// Index of the first bucket at or after `from_ms` from which every bucket up to
@@ -337,6 +364,7 @@ mod tests {
                 message: String::new(),
             },
             series,
+            paths: Vec::new(),
         }
     }
 

@@ -10,8 +10,10 @@
 
 use crate::config::{Config, ConfigError, ConnMode, MAX_RESPONSE_BYTES};
 use crate::http::{parse_response, request_bytes};
+use crate::mix::Picker;
 use crate::report::{
-    Bucket, Counts, ErrorCounts, ErrorKind, Latencies, Outcome, Report, Summary, Verdict, BUCKET,
+    Bucket, Counts, ErrorCounts, ErrorKind, Latencies, Outcome, PathStats, Report, Summary,
+    Verdict, BUCKET,
 };
 use crate::schedule::Schedule;
 use anon_reactor::{Events, Interest, Poll, Token};
@@ -70,6 +72,8 @@ struct Attempt {
     deadline: Instant,
     /// Retries still allowed after this attempt.
     retries_left: u32,
+    /// Index of its target in `Engine::requests` (the mix's order).
+    path: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +119,9 @@ struct Engine<'a> {
     idle: Vec<usize>,
     down: Vec<usize>,
     queue: VecDeque<Attempt>,
-    request: Vec<u8>,
+    /// Request bytes per target of the mix (one without a mix).
+    requests: Vec<Vec<u8>>,
+    picker: Picker,
     start: Instant,
     // Measurements.
     scheduled: u64,
@@ -132,6 +138,10 @@ struct Engine<'a> {
     series: Vec<Bucket>,
     series_hist: Vec<Option<Histogram<u64>>>,
     last_outcome: Instant,
+    /// Per target: outcome counts, successes within the SLO, success and 503 latencies.
+    path_counts: Vec<Counts>,
+    path_in_slo: Vec<u64>,
+    path_hists: Vec<[Histogram<u64>; 2]>,
 }
 
 fn hist(sigfig: u8) -> Histogram<u64> {
@@ -218,6 +228,10 @@ impl<'a> Engine<'a> {
             })
             .collect();
         let now = Instant::now();
+        let paths = cfg.paths();
+        let weights: Vec<u32> = paths.iter().map(|p| p.weight).collect();
+        let host = cfg.addr.to_string();
+        let close = cfg.mode == ConnMode::PerRequest;
         Ok(Engine {
             cfg,
             poll,
@@ -225,11 +239,11 @@ impl<'a> Engine<'a> {
             idle: Vec::with_capacity(n),
             down: (0..n).rev().collect(),
             queue: VecDeque::new(),
-            request: request_bytes(
-                &cfg.path,
-                &cfg.addr.to_string(),
-                cfg.mode == ConnMode::PerRequest,
-            ),
+            requests: paths
+                .iter()
+                .map(|p| request_bytes(&p.path, &host, close))
+                .collect(),
+            picker: Picker::new(&weights),
             start: now,
             scheduled: 0,
             retries: 0,
@@ -245,6 +259,9 @@ impl<'a> Engine<'a> {
             series,
             series_hist: vec![None; buckets],
             last_outcome: now,
+            path_counts: vec![Counts::default(); paths.len()],
+            path_in_slo: vec![0; paths.len()],
+            path_hists: paths.iter().map(|_| [hist(3), hist(3)]).collect(),
         })
     }
 
@@ -371,6 +388,7 @@ impl<'a> Engine<'a> {
                     intended: t,
                     deadline: t + self.cfg.timeout,
                     retries_left: self.cfg.retries,
+                    path: self.picker.next(),
                 });
                 next = schedule.next_offset().map(|o| at(self.start, o));
             }
@@ -461,12 +479,25 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Length of the request bytes of attempt `a`.
+    fn request_len(&self, a: &Attempt) -> usize {
+        self.requests[a.path].len()
+    }
+
+    /// Length of the request on connection `i` (0 without one).
+    fn conn_request_len(&self, i: usize) -> usize {
+        self.conns[i].req.map_or(0, |a| self.request_len(&a))
+    }
+
     /// Writes (the rest of) the request on connection `i`.
     fn write(&mut self, i: usize, now: Instant) {
         let c = &mut self.conns[i];
         let Some(s) = c.stream.as_mut() else { return };
-        while c.written < self.request.len() {
-            match s.write(&self.request[c.written..]) {
+        let Some(request) = c.req.map(|a| &self.requests[a.path]) else {
+            return;
+        };
+        while c.written < request.len() {
+            match s.write(&request[c.written..]) {
                 Ok(0) => {
                     self.fail(i, ErrorKind::Closed, now);
                     return;
@@ -523,7 +554,7 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
-            State::Busy if writable && self.conns[i].written < self.request.len() => {
+            State::Busy if writable && self.conns[i].written < self.conn_request_len(i) => {
                 self.write(i, now);
                 if readable {
                     self.read(i, now);
@@ -617,7 +648,7 @@ impl<'a> Engine<'a> {
         for i in 0..self.conns.len() {
             if let Some(a) = self.conns[i].req {
                 if a.deadline <= now {
-                    if self.conns[i].written < self.request.len() {
+                    if self.conns[i].written < self.request_len(&a) {
                         self.unsent += 1;
                         self.late += 1;
                     }
@@ -640,7 +671,7 @@ impl<'a> Engine<'a> {
         }
         for i in 0..self.conns.len() {
             if let Some(mut a) = self.conns[i].req.take() {
-                if self.conns[i].written < self.request.len() {
+                if self.conns[i].written < self.request_len(&a) {
                     self.unsent += 1;
                     self.late += 1;
                 }
@@ -659,6 +690,16 @@ impl<'a> Engine<'a> {
             self.errors.add(k);
         }
         let _ = self.hists[o.index()].record(lat);
+        self.path_counts[a.path].add(o);
+        match o {
+            Outcome::Success => {
+                let _ = self.path_hists[a.path][0].record(lat);
+            }
+            Outcome::TryAgain => {
+                let _ = self.path_hists[a.path][1].record(lat);
+            }
+            _ => {}
+        }
         self.last_outcome = now;
         let b = self.bucket_of(a.origin);
         self.series[b].outcomes.add(o);
@@ -666,6 +707,7 @@ impl<'a> Engine<'a> {
             let in_slo = self.cfg.slo.is_none_or(|s| lat <= micros(s));
             if in_slo {
                 self.success_in_slo += 1;
+                self.path_in_slo[a.path] += 1;
                 self.series[b].success_in_slo += 1;
                 let c = self.bucket_of(now);
                 self.series[c].completed_in_slo += 1;
@@ -682,6 +724,7 @@ impl<'a> Engine<'a> {
                 intended: now,
                 deadline: now + self.cfg.timeout,
                 retries_left: a.retries_left - 1,
+                path: a.path,
             });
         }
     }
@@ -739,6 +782,21 @@ impl<'a> Engine<'a> {
             .max(last.min(series.len()));
         series.truncate(keep);
         let len_s = self.cfg.schedule_len().as_secs_f64().max(1e-9);
+        let paths = self
+            .cfg
+            .paths()
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| PathStats {
+                path: p.path,
+                weight: p.weight,
+                requests: self.path_counts[i].total(),
+                outcomes: self.path_counts[i],
+                success_in_slo: self.path_in_slo[i],
+                success: Summary::of(&self.path_hists[i][0]),
+                try_again: Summary::of(&self.path_hists[i][1]),
+            })
+            .collect();
         Report {
             config: self.cfg.clone(),
             elapsed_s: self
@@ -770,6 +828,7 @@ impl<'a> Engine<'a> {
                 message,
             },
             series,
+            paths,
         }
     }
 }

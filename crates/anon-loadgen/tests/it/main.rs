@@ -2,5 +2,6 @@
 
 mod hold;
 mod lag;
+mod mix;
 mod outcomes;
 mod server;
