@@ -14,7 +14,8 @@ use anon_reactor::{Events, Poll, Registry, TimerKey, TimerWheel, Token};
 use slab::Slab;
 use std::any::Any;
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -105,6 +106,48 @@ struct Slot {
     fiber: Arc<FiberShared>,
     /// Fiber-local values, keyed by the `FiberLocal` static's address.
     locals: Vec<(usize, Rc<dyn Any>)>,
+    /// The admitted request this fiber serves, if any (see [`begin_request`]).
+    req: Option<ReqClock>,
+}
+
+/// The clock of an admitted request: while a fiber has one, the worker resumes it after
+/// unadmitted work, oldest admission first, and accounts its time.
+#[derive(Debug, Clone, Copy)]
+struct ReqClock {
+    /// When the request was admitted: its place in the admitted queue.
+    since: Instant,
+    /// When the running slice began (`None` while the fiber is not running).
+    slice_start: Option<Instant>,
+    /// The worker's admitted-work clock, and the time, when the fiber became runnable
+    /// (`None` while it runs or is parked).
+    runnable_mark: Option<(Duration, Instant)>,
+    cpu: Duration,
+    queued: Duration,
+    waited: Duration,
+}
+
+/// What an admitted request used, as its worker measured it (see [`begin_request`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestUsage {
+    /// Time the request's fiber ran (its slices, from admission to the end).
+    pub cpu: Duration,
+    /// Time the request's fiber was runnable while other admitted requests ran: the
+    /// queueing delay it suffered behind admitted work. Time spent meanwhile on
+    /// unadmitted work (accepting, parsing, refusing) is not counted: refusing more
+    /// requests cannot shorten it.
+    pub queued: Duration,
+    /// Time the request's fiber was runnable but not running, whatever ran instead
+    /// (at least `queued`): `latency - waited` is what the request would take unloaded.
+    pub waited: Duration,
+}
+
+/// What [`Worker::resume`] saw.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Resumed {
+    /// The fiber yielded while serving an admitted request: it used a slice of CPU.
+    AdmittedSlice,
+    /// Anything else (parked, finished, yielded unadmitted, gone).
+    Other,
 }
 
 /// Per-worker configuration.
@@ -120,7 +163,13 @@ pub(crate) struct Worker {
     pub(crate) shared: Arc<WorkerShared>,
     pub(crate) rt: Arc<RuntimeShared>,
     fibers: RefCell<Slab<Slot>>,
+    /// Runnable fibers not serving an admitted request, first in first out.
     runq: RefCell<VecDeque<usize>>,
+    /// Runnable fibers serving an admitted request, oldest admission first.
+    admitted: RefCell<BinaryHeap<Reverse<(Instant, usize)>>>,
+    /// Total time admitted requests have run on this worker: a request's queueing delay
+    /// is how much this advanced while it was runnable.
+    admitted_busy: Cell<Duration>,
     current: Cell<Option<usize>>,
     switch: Cell<Switch>,
     pool: RefCell<Vec<Gen>>,
@@ -274,6 +323,43 @@ where
     }
 }
 
+/// Marks the running fiber as serving a request admitted at `since` (normally "now").
+///
+/// Until [`end_request`], the worker resumes this fiber after the unadmitted runnable
+/// fibers of each turn (accepting, reading heads, refusing), and among admitted fibers
+/// the oldest admission first, one CPU slice (up to a yield) per turn; it also measures
+/// the request's CPU time and its queueing delay behind other admitted requests. A
+/// fiber serves one request at a time: a second call restarts the clock. Returns `false`
+/// (and does nothing) outside a fiber.
+///
+/// ```
+/// use anon_fiber::{begin_request, end_request, Runtime};
+/// use std::time::Instant;
+///
+/// let rt = Runtime::builder().workers(1).build()?;
+/// let usage = rt.spawn(|| {
+///     assert!(begin_request(Instant::now()));
+///     anon_fiber::yield_now(); // queued behind older admitted requests, if any
+///     end_request().expect("a request was open")
+/// })?.join().unwrap();
+/// assert!(usage.cpu > std::time::Duration::ZERO);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn begin_request(since: Instant) -> bool {
+    with_worker(|w| w.is_some_and(|w| w.begin_request(since)))
+}
+
+/// Ends the running fiber's admitted request (see [`begin_request`]) and returns what it
+/// used; `None` if none was open (or outside a fiber).
+pub fn end_request() -> Option<RequestUsage> {
+    end_request_at(Instant::now())
+}
+
+/// [`end_request`] with the current time given (a caller that just read the clock).
+pub fn end_request_at(now: Instant) -> Option<RequestUsage> {
+    with_worker(|w| w.and_then(|w| w.end_request(now)))
+}
+
 /// Inserts a timer on this thread's worker; `None` if this thread is no worker.
 pub(crate) fn insert_timer(deadline: Instant, entry: TimerEntry) -> Option<TimerKey> {
     with_worker(|w| w.map(|w| w.timers.borrow_mut().insert(deadline, entry)))
@@ -342,6 +428,8 @@ impl Worker {
             rt,
             fibers: RefCell::new(Slab::with_capacity(64)),
             runq: RefCell::new(VecDeque::with_capacity(256)),
+            admitted: RefCell::new(BinaryHeap::with_capacity(64)),
+            admitted_busy: Cell::new(Duration::ZERO),
             current: Cell::new(None),
             switch: Cell::new(Switch::Yield),
             pool: RefCell::new(Vec::with_capacity(cfg.pool_max)),
@@ -379,21 +467,54 @@ impl Worker {
             if self.drain_inbox() {
                 return;
             }
-            // Resume only the fibers that were runnable when the turn began: a fiber
-            // that yields (or is woken) during the turn waits for the next one, after the
-            // reactor has been polled. Otherwise fibers that keep yielding (a CPU-bound
-            // handler in slices) would starve socket readiness for up to BUDGET
-            // resumptions, delaying every new request, admitted or refused.
+            // Unadmitted work first, first in first out: accepting, reading and parsing
+            // request heads, admission decisions and refusals, connection set-up. Resume
+            // only the fibers that were runnable when the turn began: a fiber that yields
+            // (or is woken) during the turn waits for the next one, after the reactor has
+            // been polled, so socket readiness is never starved.
             let runnable = self.runq.borrow().len().min(BUDGET);
+            let mut now = None;
             for _ in 0..runnable {
                 let next = self.runq.borrow_mut().pop_front();
                 match next {
-                    Some(key) => self.resume(key),
+                    Some(key) => {
+                        if !self.defer_admitted(key, &mut now) {
+                            self.resume(key);
+                        }
+                    }
                     None => break,
+                }
+            }
+            // Then admitted requests, oldest admission first, until one has used a slice
+            // of CPU (yielded): a request's latency is its queueing behind older ones plus
+            // its own service time, not (requests in flight) × (service time) as under
+            // round robin. Fibers that park or finish do not end the step.
+            for _ in 0..BUDGET {
+                let next = self.admitted.borrow_mut().pop();
+                let Some(Reverse((_, key))) = next else { break };
+                if self.resume(key) == Resumed::AdmittedSlice {
+                    break;
                 }
             }
             self.turn();
         }
+    }
+
+    /// Moves a runnable fiber that serves an admitted request to the admitted queue
+    /// (marking when it became runnable); `false` for unadmitted fibers.
+    fn defer_admitted(&self, key: usize, now: &mut Option<Instant>) -> bool {
+        let mut fibers = self.fibers.borrow_mut();
+        let Some(req) = fibers.get_mut(key).and_then(|s| s.req.as_mut()) else {
+            return false;
+        };
+        if req.runnable_mark.is_none() {
+            let now = *now.get_or_insert_with(Instant::now);
+            req.runnable_mark = Some((self.admitted_busy.get(), now));
+        }
+        let since = req.since;
+        drop(fibers);
+        self.admitted.borrow_mut().push(Reverse((since, key)));
+        true
     }
 
     /// Handles the inbox; `true` on shutdown.
@@ -436,7 +557,7 @@ impl Worker {
     fn turn(&self) {
         crate::fiber::tick_coarse_clock();
         let now = Instant::now();
-        let runnable = !self.runq.borrow().is_empty();
+        let runnable = !self.runq.borrow().is_empty() || !self.admitted.borrow().is_empty();
         let mut timeout = if runnable {
             Some(Duration::ZERO)
         } else {
@@ -524,13 +645,25 @@ impl Worker {
         }
     }
 
-    fn resume(&self, key: usize) {
-        let gen = self
-            .fibers
-            .borrow_mut()
-            .get_mut(key)
-            .and_then(|s| s.gen.take());
-        let Some(mut gen) = gen else { return };
+    fn resume(&self, key: usize) -> Resumed {
+        let gen = {
+            let mut fibers = self.fibers.borrow_mut();
+            let Some(slot) = fibers.get_mut(key) else {
+                return Resumed::Other;
+            };
+            if let Some(req) = &mut slot.req {
+                let now = Instant::now();
+                if let Some((busy, at)) = req.runnable_mark.take() {
+                    req.queued += self.admitted_busy.get().saturating_sub(busy);
+                    req.waited += now.saturating_duration_since(at);
+                }
+                req.slice_start = Some(now);
+            }
+            slot.gen.take()
+        };
+        let Some(mut gen) = gen else {
+            return Resumed::Other;
+        };
         self.current.set(Some(key));
         self.switch.set(Switch::Yield);
         let r = panic::catch_unwind(AssertUnwindSafe(|| gen.resume()));
@@ -540,23 +673,85 @@ impl Worker {
         }
         if gen.is_done() {
             self.finish(key, gen);
-            return;
+            return Resumed::Other;
         }
         let why = self.switch.get();
-        let requeue = {
+        let (requeue, admitted) = {
             let mut fibers = self.fibers.borrow_mut();
             let Some(slot) = fibers.get_mut(key) else {
-                return;
+                return Resumed::Other;
             };
             slot.gen = Some(gen);
-            match why {
+            let requeue = match why {
                 Switch::Yield => true,
                 Switch::Park => !slot.fiber.state.commit_park(),
-            }
+            };
+            let admitted = slot.req.as_mut().map(|req| {
+                let now = Instant::now();
+                if let Some(s) = req.slice_start.take() {
+                    let ran = now.saturating_duration_since(s);
+                    req.cpu += ran;
+                    self.admitted_busy.set(self.admitted_busy.get() + ran);
+                }
+                if requeue {
+                    req.runnable_mark = Some((self.admitted_busy.get(), now));
+                }
+                req.since
+            });
+            (requeue, admitted)
         };
-        if requeue {
-            self.runq.borrow_mut().push_back(key);
+        match (requeue, admitted) {
+            (false, _) => Resumed::Other,
+            (true, None) => {
+                self.runq.borrow_mut().push_back(key);
+                Resumed::Other
+            }
+            (true, Some(since)) => {
+                self.admitted.borrow_mut().push(Reverse((since, key)));
+                if why == Switch::Yield {
+                    Resumed::AdmittedSlice
+                } else {
+                    Resumed::Other
+                }
+            }
         }
+    }
+
+    /// Starts the admitted-request clock of the running fiber (see [`begin_request`]).
+    fn begin_request(&self, since: Instant) -> bool {
+        let Some(key) = self.current.get() else {
+            return false;
+        };
+        let mut fibers = self.fibers.borrow_mut();
+        let Some(slot) = fibers.get_mut(key) else {
+            return false;
+        };
+        slot.req = Some(ReqClock {
+            since,
+            slice_start: Some(since),
+            runnable_mark: None,
+            cpu: Duration::ZERO,
+            queued: Duration::ZERO,
+            waited: Duration::ZERO,
+        });
+        true
+    }
+
+    /// Stops the running fiber's admitted-request clock (see [`end_request`]).
+    fn end_request(&self, now: Instant) -> Option<RequestUsage> {
+        let key = self.current.get()?;
+        let mut fibers = self.fibers.borrow_mut();
+        let mut req = fibers.get_mut(key)?.req.take()?;
+        if let Some(s) = req.slice_start.take() {
+            let ran = now.saturating_duration_since(s);
+            req.cpu += ran;
+            self.admitted_busy.set(self.admitted_busy.get() + ran);
+        }
+        Some(RequestUsage {
+            cpu: req.cpu,
+            queued: req.queued,
+            waited: req.waited,
+        })
     }
 
     /// A fiber's generator reported an error out of `resume`: only a stack overflow gets
@@ -682,6 +877,7 @@ impl Worker {
             gen: Some(gen),
             fiber: Arc::clone(&fiber),
             locals: Vec::new(),
+            req: None,
         });
         fiber.key.store(key, Ordering::Relaxed);
         self.runq.borrow_mut().push_back(key);
@@ -721,6 +917,7 @@ impl Worker {
         // Dropping queued spawns releases their live slots and cancels their handles.
         drop(msgs);
         self.runq.borrow_mut().clear();
+        self.admitted.borrow_mut().clear();
         loop {
             let next = {
                 let mut fibers = self.fibers.borrow_mut();
