@@ -10,9 +10,10 @@
 //!   and wake it, and [`Channel`], a queue whose callers may wait through it.
 //! - [`Admission`]: one decision per request, [`Admission::admit`], giving an RAII
 //!   [`Permit`] or [`Rejected`] with a [`Reason`] and a suggested retry-after. It combines
-//!   queue-delay shedding after Facebook's "Fail at Scale" ([`CodelConfig`]), a
-//!   concurrency limit, and an optional adaptive limit ([`GradientConfig`]). [`Hysteresis`]
-//!   keeps a busy mode from flapping.
+//!   queue-delay shedding after Facebook's "Fail at Scale" ([`CodelConfig`]), a hard
+//!   ceiling, and an adaptive concurrency limit, on by default ([`AdaptiveConfig`]),
+//!   driven by the queueing delay each request suffered after admission ([`Usage`]).
+//!   [`Hysteresis`] keeps a busy mode from flapping.
 //! - [`Ioq`]: a per-device semaphore with a bounded FIFO wait list that answers [`Again`]
 //!   when the list is full, after cmogstored.
 //! - Counters ([`QueueStats`], [`AdmissionStats`], [`IoqStats`], [`Histogram`]) are atomics,
@@ -65,6 +66,7 @@
 
 #![forbid(unsafe_code)]
 
+mod adaptive;
 mod admit;
 mod chan;
 mod ioq;
@@ -73,9 +75,10 @@ mod ring;
 mod stats;
 mod sync;
 
+pub use adaptive::{kind_key, AdaptiveConfig, Usage};
 pub use admit::{
-    Admission, AdmissionConfig, AdmissionStats, BusyChange, CodelConfig, GradientConfig,
-    Hysteresis, Permit, Reason, Rejected,
+    Admission, AdmissionConfig, AdmissionStats, BusyChange, CodelConfig, Hysteresis, Permit,
+    Reason, Rejected,
 };
 pub use ioq::{Ioq, IoqPermit, IoqStats};
 pub use stats::{Clock, Histogram, HistogramSnapshot, StdClock, BUCKETS};

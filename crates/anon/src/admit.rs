@@ -1,5 +1,11 @@
-//! Per-request admission for HTTP: `anon_queue::Admission` (concurrency limit + CoDel
-//! queue-delay shedding) behind `anon_http`'s admission hook, one per worker.
+//! Per-request admission for HTTP: `anon_queue::Admission` (hard ceiling, adaptive
+//! concurrency limit, CoDel queue-delay shedding) behind `anon_http`'s admission hook, one
+//! per worker.
+//!
+//! An admitted request's fiber is marked with `anon_fiber::begin_request`, so its worker
+//! resumes it after unadmitted work and oldest admission first, and measures its CPU time
+//! and its queueing delay; `release` hands both to the adaptive limit. The request's kind
+//! (for the cheap-request rule) is its path without the query.
 //!
 //! Why per worker: fibers never migrate, so a request is served by the worker that
 //! accepted its connection; the in-flight limit is split evenly over the workers like
@@ -14,7 +20,9 @@
 use crate::server::Shared;
 use anon_http::server::Admission as HttpAdmission;
 use anon_http::Again;
-use anon_queue::{Admission, AdmissionConfig, CodelConfig, Permit, Reason};
+use anon_queue::{
+    kind_key, AdaptiveConfig, Admission, AdmissionConfig, CodelConfig, Permit, Reason, Usage,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,11 +46,13 @@ pub(crate) struct Admissions {
 
 impl Admissions {
     /// `max_in_flight` for the whole server (split over `workers`, at least 1 each);
-    /// `queue_delay`: the CoDel target, `None` for no queue-delay shedding.
+    /// `queue_delay`: the CoDel target, `None` for no queue-delay shedding; `adaptive`:
+    /// each worker's adaptive limit, `None` for the ceiling alone.
     pub(crate) fn new(
         workers: usize,
         max_in_flight: usize,
         queue_delay: Option<Duration>,
+        adaptive: Option<AdaptiveConfig>,
     ) -> Admissions {
         let per_worker = max_in_flight.div_ceil(workers.max(1)).max(1);
         let codel = queue_delay.map(|target| CodelConfig {
@@ -53,7 +63,7 @@ impl Admissions {
         let cfg = AdmissionConfig {
             max_in_flight: per_worker,
             codel,
-            adaptive: None,
+            adaptive,
             retry_after: Duration::from_secs(1),
         };
         Admissions {
@@ -110,25 +120,64 @@ pub(crate) fn probe(shared: Arc<Shared>, index: usize) {
 #[derive(Clone)]
 pub(crate) struct SharedAdmission(pub(crate) Arc<Admissions>);
 
+/// An admitted request: its slot, and whether its fiber's request clock runs.
+pub(crate) struct HttpPermit<'a> {
+    permit: Option<Permit<'a>>,
+    clocked: bool,
+}
+
+impl Drop for HttpPermit<'_> {
+    fn drop(&mut self) {
+        // Not given back through `release` (an unwinding fiber): stop the clock so the
+        // fiber is not scheduled as an admitted request any more; no sample.
+        if self.clocked {
+            let _ = anon_fiber::end_request();
+        }
+    }
+}
+
 impl HttpAdmission for SharedAdmission {
-    type Permit<'a> = Permit<'a>;
+    type Permit<'a> = HttpPermit<'a>;
 
     fn admit<'a>(
         &'a self,
-        _head: &anon_http::Request<'_>,
+        head: &anon_http::Request<'_>,
         arrived: Instant,
-    ) -> Result<Permit<'a>, Again> {
+    ) -> Result<HttpPermit<'a>, Again> {
         let w = self.0.here();
         let now = Instant::now();
         let lag = Duration::from_nanos(w.lag_ns.load(Ordering::Relaxed));
         let queued_since = now.checked_sub(lag).map_or(arrived, |t| t.min(arrived));
-        w.adm
-            .admit(queued_since, now)
-            .map_err(|r| Again::after(r.retry_after))
+        let target = head.target();
+        let path = target.split_once('?').map_or(target, |(p, _)| p);
+        let permit = w
+            .adm
+            .admit_kind(kind_key(path.as_bytes()), queued_since, now)
+            .map_err(|r| Again::after(r.retry_after))?;
+        Ok(HttpPermit {
+            permit: Some(permit),
+            clocked: anon_fiber::begin_request(now),
+        })
     }
 
-    fn release(&self, permit: Permit<'_>) {
-        permit.finish(Instant::now());
+    fn release(&self, mut permit: HttpPermit<'_>) {
+        let Some(p) = permit.permit.take() else {
+            return;
+        };
+        if !std::mem::take(&mut permit.clocked) {
+            return;
+        }
+        let now = Instant::now();
+        if let Some(u) = anon_fiber::end_request_at(now) {
+            p.finish(
+                now,
+                Usage {
+                    service: u.cpu,
+                    queued: u.queued,
+                    waited: u.waited,
+                },
+            );
+        }
     }
 }
 
@@ -138,16 +187,16 @@ mod tests {
 
     #[test]
     fn the_limit_is_split_over_workers_and_never_zero() {
-        let a = Admissions::new(4, 10, None);
+        let a = Admissions::new(4, 10, None, None);
         assert_eq!(a.workers.len(), 4);
         assert!(a.workers.iter().all(|w| w.adm.limit() == 3));
-        let a = Admissions::new(2, 1, Some(Duration::from_millis(5)));
+        let a = Admissions::new(2, 1, Some(Duration::from_millis(5)), None);
         assert!(a.workers.iter().all(|w| w.adm.limit() == 1));
     }
 
     #[test]
     fn a_measured_lag_makes_requests_older() {
-        let a = Arc::new(Admissions::new(1, 8, Some(Duration::from_millis(5))));
+        let a = Arc::new(Admissions::new(1, 8, Some(Duration::from_millis(5)), None));
         let hook = SharedAdmission(Arc::clone(&a));
         let raw = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         let mut slots = [anon_http::HeaderSlot::EMPTY; 4];

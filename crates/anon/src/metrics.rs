@@ -154,16 +154,30 @@ pub(crate) fn render(shared: &Shared) -> String {
         l.engine.metrics(&mut p, &labels);
     }
     let adm = &shared.admissions;
-    for (reason, label) in [
-        (Reason::ConcurrencyLimit, "in_flight"),
-        (Reason::QueueDelay, "queue_delay"),
-    ] {
+    for reason in Reason::ALL {
         p.counter(
             "anon_requests_rejected_total",
-            "Requests refused by admission (answered 503 before the handler), by reason.",
-            &format!("reason=\"{label}\""),
+            "Requests refused by admission (answered 503 before the handler), by reason: \
+             limit (adaptive), ceiling (max_in_flight), queue_delay.",
+            &format!("reason=\"{}\"", reason.label()),
             adm.rejected(reason),
         );
+    }
+    for (i, w) in adm.workers.iter().enumerate() {
+        p.gauge(
+            "anon_admission_limit",
+            "The concurrency limit in force (adaptive, or the ceiling), per worker.",
+            &format!("worker=\"{i}\""),
+            w.adm.limit() as u64,
+        );
+        if let Some(t) = w.adm.target() {
+            p.gauge(
+                "anon_admission_target_nanoseconds",
+                "The adaptive limit's queueing-delay target, per worker.",
+                &format!("worker=\"{i}\""),
+                u64::try_from(t.as_nanos()).unwrap_or(u64::MAX),
+            );
+        }
     }
     p.gauge(
         "anon_requests_in_flight",

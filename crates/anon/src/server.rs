@@ -7,6 +7,7 @@ use crate::engine::{Engine, EngineContext, IntoEngine};
 use crate::metrics::{admin_loop, ListenerStats};
 use anon_fiber::net::{TcpListener, TcpStream};
 use anon_fiber::{Handle, Runtime};
+use anon_queue::AdaptiveConfig;
 use anon_reactor::{Events, Interest, Poll, Signal, Signals, Token, Waker};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
@@ -18,15 +19,22 @@ use std::time::{Duration, Instant};
 
 /// The server's bounds. Past each one a request or connection is answered "try again"
 /// at once instead of waiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Open connections, all listeners together; past it new connections get their
     /// engine's busy reply and are closed (busy mode, with hysteresis). Default: the
     /// process's soft descriptor limit minus 64 (10 000 if it cannot be read).
     pub max_connections: usize,
-    /// HTTP requests being handled at once, split evenly over the workers; one more is
-    /// answered `503` without running the handler. Default 1024.
+    /// The hard ceiling on HTTP requests being handled at once, split evenly over the
+    /// workers; one more is answered `503` without running the handler. Default 1024.
+    /// The adaptive limit works under it.
     pub max_in_flight: usize,
+    /// The adaptive concurrency limit of each worker (on by default): requests not known
+    /// to be cheap are admitted only while the queueing delay they suffer after admission
+    /// stays near a target derived from the service time the worker measures; past it
+    /// `503` at once. Needs no tuning: it rises for I/O-bound handlers and falls for
+    /// CPU-bound ones. `None` leaves only `max_in_flight`.
+    pub adaptive: Option<AdaptiveConfig>,
     /// Live fibers, split evenly over the workers (anon-fiber's bound); new connections
     /// are refused in busy mode near it. Default: anon-fiber's (from `vm.max_map_count`).
     pub max_fibers: Option<usize>,
@@ -44,6 +52,7 @@ impl Default for Limits {
         Limits {
             max_connections: default_max_connections(),
             max_in_flight: 1024,
+            adaptive: Some(AdaptiveConfig::default()),
             max_fibers: None,
             queue_delay: Some(Duration::from_millis(5)),
             backlog: 128,
@@ -350,6 +359,7 @@ impl Server {
                 workers,
                 self.limits.max_in_flight,
                 self.limits.queue_delay,
+                self.limits.adaptive,
             )),
             conn_gate: Gate::new(self.limits.max_connections),
             fiber_gate: Gate::new(max_fibers.saturating_sub(reserve).max(1)),

@@ -16,8 +16,8 @@
 //! - `GET /work?us=N`: spins the CPU for N µs (at most 1 s) in slices of 50 µs,
 //!   yielding to the worker's other fibers between slices, as a CPU-bound handler on a
 //!   fiber should (the peers of the `overload` benchmark do the same); so N µs of CPU is
-//!   spent per request, and up to `--max-inflight`
-//!   requests share a worker.
+//!   spent per request; the adaptive admission limit (or `--max-inflight` with
+//!   `--adaptive off`) bounds how many share a worker.
 //! - `GET /sleep?ms=N`: parks the fiber N ms (at most 60 s).
 //! - `GET /panic`: the handler panics (the client gets `500`, the server goes on).
 //!
@@ -58,7 +58,12 @@ const FLAGS: &[FlagSpec] = &[
     (
         "--max-inflight",
         Some("N"),
-        "requests handled at once; past it 503 (default 1024)",
+        "hard ceiling on requests handled at once; past it 503 (default 1024)",
+    ),
+    (
+        "--adaptive",
+        Some("on|off"),
+        "adaptive concurrency limit under the ceiling (default on)",
     ),
     (
         "--max-conns",
@@ -161,6 +166,11 @@ fn run(args: impl Iterator<Item = String>) -> Result<(), String> {
     let limits = Limits {
         max_connections: positive(&f, "--max-conns", defaults.max_connections)?,
         max_in_flight: positive(&f, "--max-inflight", defaults.max_in_flight)?,
+        adaptive: match f.get("--adaptive", "on".to_string())?.as_str() {
+            "on" => defaults.adaptive,
+            "off" => None,
+            other => return Err(format!("--adaptive {other:?}: expected on or off")),
+        },
         max_fibers: match f.opt::<usize>("--max-fibers")? {
             Some(0) => return Err("--max-fibers must be at least 1".into()),
             n => n,

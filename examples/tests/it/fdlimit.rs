@@ -14,7 +14,9 @@ fn out_of_descriptors_refuses_new_connections_and_keeps_serving() {
     let _g = crate::heavy();
     // 48 descriptors: about a dozen go to the runtime, the listener, the signal and wait
     // descriptors and the spare; the connection bound is set far above, so the
-    // descriptor limit is what is hit.
+    // descriptor limit is what is hit. Adaptive admission is off: 80 handlers that each
+    // wait 5 s at once would otherwise be refused by it (it starts at 10) before the
+    // descriptors run out.
     let p = Proc::hello(&[
         "--workers",
         "1",
@@ -26,6 +28,8 @@ fn out_of_descriptors_refuses_new_connections_and_keeps_serving() {
         "60000",
         "--admin-port",
         "0",
+        "--adaptive",
+        "off",
     ]);
     // Each connection is busy (its handler sleeps 5 s), so none is idle to shed: past
     // the limit the only answer is "try again".

@@ -1,5 +1,6 @@
 use anon_queue::{
-    Admission, AdmissionConfig, BusyChange, CodelConfig, GradientConfig, Hysteresis, Reason,
+    kind_key, AdaptiveConfig, Admission, AdmissionConfig, BusyChange, CodelConfig, Hysteresis,
+    Reason, Usage,
 };
 use proptest::prelude::*;
 use std::collections::VecDeque;
@@ -13,6 +14,7 @@ fn limiter_only(max: usize) -> AdmissionConfig {
     AdmissionConfig {
         max_in_flight: max,
         codel: None,
+        adaptive: None,
         ..AdmissionConfig::default()
     }
 }
@@ -27,7 +29,7 @@ fn permits_are_returned_on_drop_and_finish() {
     let no = adm.admit(t, t).unwrap_err();
     assert_eq!(no.reason, Reason::ConcurrencyLimit);
     drop(a);
-    b.finish(t + ms(1));
+    b.finish(t + ms(1), Usage::default());
     assert_eq!(adm.in_flight(), 0);
     let s = adm.stats();
     assert_eq!(s.admitted, 2);
@@ -39,6 +41,7 @@ fn permits_are_returned_on_drop_and_finish() {
 fn rejection_carries_the_configured_retry_after() {
     let adm = Admission::new(AdmissionConfig {
         max_in_flight: 1,
+        adaptive: None,
         retry_after: Duration::from_secs(3),
         ..AdmissionConfig::default()
     });
@@ -88,42 +91,123 @@ fn adaptive_lifo_is_advised_only_under_a_standing_queue_and_when_enabled() {
 }
 
 #[test]
-fn adaptive_limit_is_off_by_default_and_moves_when_on() {
+fn adaptive_limit_is_on_by_default_and_follows_the_queueing_delay() {
     let t0 = Instant::now();
     let fixed = Admission::new(limiter_only(64));
-    assert_eq!(fixed.limit(), 64);
-    let adaptive = Admission::new(AdmissionConfig {
+    assert_eq!((fixed.limit(), fixed.target()), (64, None));
+    let adm = Admission::new(AdmissionConfig {
         max_in_flight: 64,
         codel: None,
-        adaptive: Some(GradientConfig::default()),
         ..AdmissionConfig::default()
     });
-    assert_eq!(adaptive.limit(), 20);
-    // Keep the limiter fully used at a steady latency: the limit grows.
+    assert_eq!(adm.limit(), AdaptiveConfig::default().initial_limit);
+    // I/O-bound: 50 ms per request, 100 µs of CPU, no queueing, the limit fully used.
     let mut t = t0;
-    for _ in 0..100 {
-        let permits: Vec<_> = (0..adaptive.limit())
-            .map_while(|_| adaptive.admit(t, t).ok())
+    for _ in 0..40 {
+        let permits: Vec<_> = (0..adm.limit())
+            .map_while(|_| adm.admit(t, t).ok())
             .collect();
-        t += ms(10);
+        t += ms(50);
         for p in permits {
-            p.finish(t);
+            let usage = Usage {
+                service: Duration::from_micros(100),
+                ..Usage::default()
+            };
+            p.finish(t, usage);
         }
     }
-    let grown = adaptive.limit();
-    assert!(grown > 20, "limit did not grow: {grown}");
-    // Latency jumps tenfold under the same use: the limit shrinks.
-    for _ in 0..30 {
-        let permits: Vec<_> = (0..adaptive.limit())
-            .map_while(|_| adaptive.admit(t, t).ok())
+    let grown = adm.limit();
+    assert_eq!(
+        grown, 64,
+        "the limit grows up to the ceiling for I/O-bound work"
+    );
+    // CPU-bound: 1 ms each, served one after another: the k-th queues k ms.
+    for _ in 0..300 {
+        let permits: Vec<_> = (0..adm.limit())
+            .map_while(|_| adm.admit(t, t).ok())
             .collect();
-        t += ms(100);
-        for p in permits {
-            p.finish(t);
+        for (k, p) in permits.into_iter().enumerate() {
+            t += ms(1);
+            p.finish(
+                t,
+                Usage {
+                    service: ms(1),
+                    queued: ms(k as u64),
+                    waited: ms(k as u64),
+                },
+            );
         }
     }
-    assert!(adaptive.limit() < grown, "{} !< {grown}", adaptive.limit());
-    assert_eq!(adaptive.in_flight(), 0);
+    assert!(
+        adm.limit() <= 4,
+        "limit {} for 1 ms CPU-bound requests",
+        adm.limit()
+    );
+    // Twice the unloaded latency: the I/O-bound requests are (nearly) forgotten.
+    let target = adm.target().unwrap();
+    assert!(
+        target > Duration::from_micros(1800) && target <= ms(2),
+        "{target:?}"
+    );
+    assert_eq!(adm.in_flight(), 0);
+    // Refusals by the adaptive limit are told apart from the ceiling's.
+    let held: Vec<_> = (0..adm.limit()).map(|_| adm.admit(t, t).unwrap()).collect();
+    assert_eq!(adm.admit(t, t).unwrap_err().reason, Reason::AdaptiveLimit);
+    drop(held);
+    assert!(adm.stats().rejected_for(Reason::AdaptiveLimit) >= 1);
+}
+
+#[test]
+fn cheap_kinds_skip_the_adaptive_limit_but_not_the_ceiling() {
+    let t = Instant::now();
+    let adm = Admission::new(AdmissionConfig {
+        max_in_flight: 20,
+        codel: None,
+        adaptive: Some(AdaptiveConfig {
+            initial_limit: 2,
+            ..AdaptiveConfig::default()
+        }),
+        ..AdmissionConfig::default()
+    });
+    let (cheap, slow) = (kind_key(b"/plaintext"), kind_key(b"/work"));
+    // Unknown kinds count against the limit until measured.
+    let p = adm.admit_kind(cheap, t, t).unwrap();
+    assert!(p.is_limited());
+    p.finish(
+        t,
+        Usage {
+            service: Duration::from_micros(3),
+            ..Usage::default()
+        },
+    );
+    let s = adm.admit_kind(slow, t, t).unwrap();
+    s.finish(
+        t,
+        Usage {
+            service: ms(5),
+            ..Usage::default()
+        },
+    );
+    // Two slow requests fill the limit...
+    let slow_held: Vec<_> = (0..2)
+        .map(|_| adm.admit_kind(slow, t, t).unwrap())
+        .collect();
+    assert_eq!(
+        adm.admit_kind(slow, t, t).unwrap_err().reason,
+        Reason::AdaptiveLimit
+    );
+    // ... yet cheap ones still get in, up to the ceiling.
+    let cheap_held: Vec<_> = (0..18)
+        .map(|_| adm.admit_kind(cheap, t, t).unwrap())
+        .collect();
+    assert!(cheap_held.iter().all(|p| !p.is_limited()));
+    assert_eq!(
+        adm.admit_kind(cheap, t, t).unwrap_err().reason,
+        Reason::ConcurrencyLimit
+    );
+    assert_eq!(adm.in_flight(), 20);
+    drop((slow_held, cheap_held));
+    assert_eq!(adm.in_flight(), 0);
 }
 
 #[test]
@@ -252,7 +336,7 @@ proptest! {
                 Ok(permit) => {
                     decisions.push(true);
                     now += jobs[job].1;
-                    permit.finish(t0 + us(now));
+                    permit.finish(t0 + us(now), Usage::default());
                 }
                 Err(r) => {
                     prop_assert_eq!(r.reason, Reason::QueueDelay);
@@ -261,5 +345,114 @@ proptest! {
             }
         }
         prop_assert_eq!(decisions, reference);
+    }
+}
+
+/// One simulated request of [`simulate`].
+struct Sim {
+    /// Max in flight seen, rejections per phase, admitted per phase, largest queueing
+    /// delay of admitted requests in the second half of the overload phase (µs).
+    peak: usize,
+    rejected: [u64; 2],
+    admitted: [u64; 2],
+    late_q_max: u64,
+    late_q_sum: u64,
+    late_n: u64,
+    target: Duration,
+}
+
+/// One CPU serving admitted requests oldest first (as anon-fiber's workers do), fed by
+/// `overload` × capacity for `n` requests, then by `light` × capacity for `n` more; service
+/// times drawn from `services` (µs) in turn.
+fn simulate(cfg: AdmissionConfig, services: &[u64], overload: f64, light: f64, n: usize) -> Sim {
+    let t0 = Instant::now();
+    let adm = Admission::new_at(cfg, t0);
+    let us = Duration::from_micros;
+    let mean = services.iter().sum::<u64>() as f64 / services.len() as f64;
+    let mut sim = Sim {
+        peak: 0,
+        rejected: [0; 2],
+        admitted: [0; 2],
+        late_q_max: 0,
+        late_q_sum: 0,
+        late_n: 0,
+        target: Duration::ZERO,
+    };
+    // (admitted at, service, permit)
+    let mut queue: VecDeque<(u64, u64, anon_queue::Permit<'_>)> = VecDeque::new();
+    let mut cpu_free = 0u64; // when the CPU finishes the request it runs
+    let mut arrival = 0f64;
+    for i in 0..2 * n {
+        let phase = usize::from(i >= n);
+        let factor = if phase == 0 { overload } else { light };
+        // Deterministic jitter around the mean gap: 0.5 .. 1.5 × mean / factor.
+        let jitter = 0.5 + ((i * 7919) % 1000) as f64 / 1000.0;
+        arrival += mean / factor * jitter;
+        let now = arrival as u64;
+        // Serve everything that completes before this arrival, oldest first.
+        while let Some((admitted_at, service, _)) = queue.front() {
+            let start = cpu_free.max(*admitted_at);
+            let end = start + service;
+            if end > now {
+                break;
+            }
+            let (admitted_at, service, permit) = queue.pop_front().unwrap();
+            let queued = start - admitted_at;
+            if phase == 0 && i > n / 2 {
+                sim.late_q_max = sim.late_q_max.max(queued);
+                sim.late_q_sum += queued;
+                sim.late_n += 1;
+            }
+            permit.finish(
+                t0 + us(end),
+                Usage {
+                    service: us(service),
+                    queued: us(queued),
+                    waited: us(queued),
+                },
+            );
+            cpu_free = end;
+        }
+        match adm.admit(t0 + us(now), t0 + us(now)) {
+            Ok(p) => {
+                sim.admitted[phase] += 1;
+                queue.push_back((now, services[i % services.len()], p));
+            }
+            Err(r) => {
+                assert_ne!(r.reason, Reason::QueueDelay);
+                sim.rejected[phase] += 1;
+            }
+        }
+        sim.peak = sim.peak.max(adm.in_flight());
+    }
+    sim.target = adm.target().unwrap();
+    sim
+}
+
+proptest! {
+    /// Under random service times and overload factors the adaptive limit keeps in-flight
+    /// within the ceiling, keeps the queueing delay of admitted requests near its target
+    /// once settled, and lets (nearly) everything in again after the load drops.
+    #[test]
+    fn adaptive_limit_bounds_queueing_and_recovers(
+        services in prop::collection::vec(50u64..5_000, 1..8),
+        overload in 1.5f64..10.0,
+        light in 0.1f64..0.5,
+        ceiling in 4usize..200,
+    ) {
+        let cfg = AdmissionConfig { max_in_flight: ceiling, codel: None, ..AdmissionConfig::default() };
+        let sim = simulate(cfg, &services, overload, light, 3000);
+        prop_assert!(sim.peak <= ceiling);
+        // Overload was refused, not queued.
+        prop_assert!(sim.rejected[0] > 0);
+        let max_service = *services.iter().max().unwrap();
+        let target = sim.target.as_micros() as u64;
+        let mean = sim.late_q_sum / sim.late_n.max(1);
+        prop_assert!(mean <= target * 3 / 2 + max_service, "mean queueing {} µs, target {} µs", mean, target);
+        let bound = 4 * target + 4 * max_service;
+        prop_assert!(sim.late_q_max <= bound, "queueing {} µs > {} µs", sim.late_q_max, bound);
+        // After the load drops, at most a few stragglers are refused.
+        let refused = sim.rejected[1] as f64 / (sim.rejected[1] + sim.admitted[1]) as f64;
+        prop_assert!(refused < 0.02, "{:.3} refused after the load dropped", refused);
     }
 }

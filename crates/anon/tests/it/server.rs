@@ -174,7 +174,7 @@ fn requests_past_max_in_flight_get_503_without_running_the_handler() {
     assert_eq!(get(&mut other, "/").1, b"hi");
     let m = running.metrics();
     assert_eq!(
-        metric(&m, "anon_requests_rejected_total{reason=\"in_flight\"}"),
+        metric(&m, "anon_requests_rejected_total{reason=\"ceiling\"}"),
         1
     );
     running.shutdown();
@@ -390,4 +390,127 @@ fn a_custom_engine_plugs_in_through_the_public_traits() {
         "{m}"
     );
     assert_eq!(running.shutdown().unfinished, 0);
+}
+
+/// Burns `d` of CPU in 50 µs slices, yielding between them (a well-behaved CPU-bound
+/// handler on a fiber).
+fn spin(d: Duration) {
+    let mut spun = Duration::ZERO;
+    while spun < d {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_micros(50) {
+            std::hint::spin_loop();
+        }
+        spun += t.elapsed();
+        anon::fiber::yield_now();
+    }
+}
+
+/// `/spin?ms=N` burns N ms of CPU, `/io?ms=N` burns 100 µs then sleeps N ms.
+fn workload() -> Http<impl anon::http::server::Handler> {
+    Http::from_fn(|req: anon::Request<anon::Body<'_>>| {
+        let q = req.uri().query().unwrap_or("ms=0");
+        let ms: u64 = q.strip_prefix("ms=").unwrap().parse().unwrap();
+        match req.uri().path() {
+            "/spin" => spin(Duration::from_millis(ms)),
+            _ => {
+                spin(Duration::from_micros(100));
+                anon::fiber::sleep(Duration::from_millis(ms));
+            }
+        }
+        Ok(Response::new("done"))
+    })
+}
+
+#[test]
+fn with_default_limits_a_burst_of_slow_requests_gets_503s_instead_of_a_queue() {
+    let running = Server::new()
+        .workers(1)
+        .handle_signals(false)
+        .listen("127.0.0.1:0", workload())
+        .start()
+        .unwrap();
+    let addr = running.local_addrs()[0];
+    // 60 clients at once, each asking for 100 ms of CPU: served one after another that
+    // would be 6 s for the last one. The burst lands well within the first one's 100 ms.
+    let mut conns: Vec<TcpStream> = (0..60).map(|_| connect(addr)).collect();
+    for c in &mut conns {
+        write!(c, "GET /spin?ms=100 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    }
+    let heads: Vec<String> = conns.iter_mut().map(|c| reply(c).0).collect();
+    let ok = heads
+        .iter()
+        .filter(|h| h.starts_with("HTTP/1.1 200 "))
+        .count();
+    let busy = heads
+        .iter()
+        .filter(|h| h.starts_with("HTTP/1.1 503 "))
+        .count();
+    assert_eq!(ok + busy, 60, "{heads:?}");
+    // No more than the adaptive limit's starting value was let in.
+    let initial = anon::queue::AdaptiveConfig::default().initial_limit;
+    assert!((1..=initial).contains(&ok), "{ok} admitted");
+    let m = running.metrics();
+    assert_eq!(
+        metric(&m, "anon_requests_rejected_total{reason=\"limit\"}"),
+        busy as u64
+    );
+    // Having seen 100 ms requests queue, the limit came down.
+    assert!(metric(&m, "anon_admission_limit{worker=\"0\"}") < initial as u64);
+    running.shutdown();
+}
+
+#[test]
+fn with_default_limits_the_limit_rises_for_handlers_that_wait_on_io() {
+    let running = Server::new()
+        .workers(1)
+        .handle_signals(false)
+        .listen("127.0.0.1:0", workload())
+        .start()
+        .unwrap();
+    let addr = running.local_addrs()[0];
+    // 40 clients in a closed loop on a handler that waits 30 ms, started 0.75 ms apart:
+    // four times the starting limit is needed, and the CPU is mostly idle (100 µs per
+    // request every 0.75 ms), so the limit must rise.
+    let clients: Vec<_> = (0..40u64)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = connect(addr);
+                std::thread::sleep(Duration::from_micros(750 * i));
+                (0..25)
+                    .map(|_| {
+                        let ok = get(&mut c, "/io?ms=30").0.starts_with("HTTP/1.1 200 ");
+                        if !ok {
+                            // Told to try again: a polite client waits a little.
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        ok
+                    })
+                    .collect::<Vec<bool>>()
+            })
+        })
+        .collect();
+    // The limit while the load is on (it decays back once the clients are gone).
+    let mut peak = 0;
+    while !clients.iter().all(|c| c.is_finished()) {
+        peak = peak.max(metric(
+            &running.metrics(),
+            "anon_admission_limit{worker=\"0\"}",
+        ));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let results: Vec<Vec<bool>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let initial = anon::queue::AdaptiveConfig::default().initial_limit as u64;
+    // Once it has risen, everything is served.
+    let late_refusals = results
+        .iter()
+        .flat_map(|r| &r[15..])
+        .filter(|ok| !**ok)
+        .count();
+    assert!(
+        peak >= 3 * initial,
+        "limit peaked at {peak}; {late_refusals} late refusals"
+    );
+    assert_eq!(late_refusals, 0);
+    running.shutdown();
 }
