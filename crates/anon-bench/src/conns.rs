@@ -7,7 +7,9 @@
 //! several 127.0.0.x source addresses, makes one request on each and keeps them idle.
 //! Figure: (RSS with N idle − RSS before) ÷ N. Kernel socket memory is not in RSS.
 
-use crate::peers::{build, check_get, ensure_tools, loadavg, machine, on_path, Kind, Server};
+use crate::peers::{
+    build, check_get, ensure_tools, loadavg, machine, on_path, AnonFlags, Kind, Server,
+};
 use crate::report::{Report, Row};
 use anon_loadgen::{hold, HoldConfig};
 use std::io::{BufRead, BufReader};
@@ -124,7 +126,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     report
         .notes
         .push(format!("load average at start: {}", loadavg()));
-    let mut kinds = vec![Kind::Anon(None), Kind::May, Kind::Hyper(None)];
+    let mut kinds = vec![
+        Kind::Anon(AnonFlags::DEFAULTS),
+        Kind::May,
+        Kind::Hyper(None),
+    ];
     if on_path("nginx") {
         kinds.push(Kind::Nginx);
     } else {

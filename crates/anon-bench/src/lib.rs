@@ -52,7 +52,7 @@ pub const SUITES: &[(&str, &str, SuiteFn)] = &[
     ),
     (
         "overload",
-        "open-loop overload: capacity, 0.5-10x C sweep, steps, stall with retries; hello vs hyper (unbounded, tower limit)",
+        "open-loop overload: capacity, 0.5-10x C sweep, steps (with hello's admission limit over time), stall with retries, I/O-bound /sleep, 90/10 mix; hello (defaults, fixed limit) vs hyper (unbounded, tower limit); --workers 1,2 --only sweep,step,stall,io,mix",
         overload::run,
     ),
     (

@@ -27,11 +27,37 @@ pub(crate) const LOAD_CPU: usize = 1;
 /// What Anon's contender line says while issue 6's example is missing.
 pub(crate) const HELLO_MISSING: &str = "anon: hello example not built yet";
 
+/// The admission flags `hello` is started with; `AnonFlags::DEFAULTS` gives none (its
+/// defaults: adaptive admission on under the default ceiling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AnonFlags {
+    /// `--max-inflight K` (the hard ceiling, for the whole server).
+    pub(crate) max_inflight: Option<usize>,
+    /// `--adaptive on|off`; `None` leaves hello's default.
+    pub(crate) adaptive: Option<bool>,
+}
+
+impl AnonFlags {
+    /// No admission flag: what a new user runs.
+    pub(crate) const DEFAULTS: AnonFlags = AnonFlags {
+        max_inflight: None,
+        adaptive: None,
+    };
+
+    /// A fixed, tuned limit: `--max-inflight K --adaptive off`.
+    pub(crate) fn fixed(k: usize) -> AnonFlags {
+        AnonFlags {
+            max_inflight: Some(k),
+            adaptive: Some(false),
+        }
+    }
+}
+
 /// A server that can be measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// Anon's `hello` example (`--max-inflight K` when set).
-    Anon(Option<usize>),
+    /// Anon's `hello` example with these admission flags.
+    Anon(AnonFlags),
     /// may_minihttp.
     May,
     /// hyper, unbounded, or behind tower LoadShed + ConcurrencyLimit(K).
@@ -46,8 +72,20 @@ impl Kind {
     /// Display name.
     pub(crate) fn name(&self) -> String {
         match self {
-            Kind::Anon(None) => "anon (hello)".into(),
-            Kind::Anon(Some(k)) => format!("anon (hello, max-inflight {k})"),
+            Kind::Anon(f) if *f == AnonFlags::DEFAULTS => "anon (hello, defaults)".into(),
+            Kind::Anon(f) => {
+                let mut s = String::from("anon (hello");
+                if let Some(k) = f.max_inflight {
+                    s.push_str(&format!(", max-inflight {k}"));
+                }
+                match f.adaptive {
+                    Some(true) => s.push_str(", adaptive on"),
+                    Some(false) => s.push_str(", adaptive off"),
+                    None => {}
+                }
+                s.push(')');
+                s
+            }
             Kind::May => "may_minihttp 0.1".into(),
             Kind::Hyper(None) => "hyper 1 (unbounded)".into(),
             Kind::Hyper(Some(k)) => format!("hyper 1 + tower LoadShed/ConcurrencyLimit({k})"),
@@ -200,12 +238,35 @@ pub(crate) fn can_pin() -> bool {
 
 /// `program` under `taskset -c CPU` when pinning is possible.
 pub(crate) fn pinned(cpu: usize, program: &Path) -> Command {
+    pinned_to(&cpu.to_string(), program)
+}
+
+/// `program` under `taskset -c CPUS` (a taskset CPU list, e.g. `0-1`) when pinning is
+/// possible.
+pub(crate) fn pinned_to(cpus: &str, program: &Path) -> Command {
     if can_pin() {
         let mut c = Command::new("taskset");
-        c.arg("-c").arg(cpu.to_string()).arg(program);
+        c.arg("-c").arg(cpus).arg(program);
         c
     } else {
         Command::new(program)
+    }
+}
+
+/// The machine's CPU count (not this process's affinity).
+pub(crate) fn machine_cpus() -> usize {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// The CPUs a server with `workers` workers is pinned to: `0` .. `workers - 1`.
+pub(crate) fn server_cpus(workers: usize) -> String {
+    if workers <= 1 {
+        SERVER_CPU.to_string()
+    } else {
+        format!("{SERVER_CPU}-{}", SERVER_CPU + workers - 1)
     }
 }
 
@@ -249,19 +310,14 @@ impl Drop for Priority {
     }
 }
 
-/// Pins this process (every thread) to `cpu`, so the in-process generator runs there.
-pub(crate) fn pin_self(cpu: usize) -> Result<(), String> {
+/// Sets this process's (every thread's) CPU affinity to `cpus`, a taskset CPU list
+/// (`1`, `0-1`), so the in-process generator runs there.
+pub(crate) fn pin_self_to(cpus: &str) -> Result<(), String> {
     if !can_pin() {
         return Ok(());
     }
     let st = Command::new("taskset")
-        .args([
-            "-a",
-            "-p",
-            "-c",
-            &cpu.to_string(),
-            &std::process::id().to_string(),
-        ])
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("taskset: {e}"))?;
@@ -272,10 +328,31 @@ pub(crate) fn pin_self(cpu: usize) -> Result<(), String> {
     }
 }
 
+/// How a contender is started beyond its [`Kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Launch {
+    /// Worker threads, pinned to CPUs 0 .. workers - 1 (`hello --workers N --pin`); the
+    /// peers support only 1.
+    pub(crate) workers: usize,
+    /// `hello --admin-port P` (metrics at `/metrics`); ignored by the peers.
+    pub(crate) admin_port: Option<u16>,
+}
+
+impl Default for Launch {
+    fn default() -> Launch {
+        Launch {
+            workers: 1,
+            admin_port: None,
+        }
+    }
+}
+
 /// A running contender.
 pub(crate) struct Server {
     pub(crate) kind: Kind,
     pub(crate) addr: SocketAddr,
+    /// The admin listener (`/metrics`), when started with one.
+    pub(crate) admin: Option<SocketAddr>,
     child: Child,
     _dir: Option<TempDir>,
 }
@@ -307,23 +384,50 @@ fn nginx_conf(dir: &Path, port: u16) -> String {
 impl Server {
     /// Starts `kind` on `port`, pinned to [`SERVER_CPU`], and waits until it accepts.
     pub(crate) fn start(kind: &Kind, bins: &Bins, port: u16) -> Result<Server, String> {
+        Server::start_with(kind, bins, port, Launch::default())
+    }
+
+    /// Starts `kind` on `port` as `launch` says (workers pinned to CPUs 0 .. N - 1, an
+    /// admin port for `hello`), and waits until it accepts.
+    pub(crate) fn start_with(
+        kind: &Kind,
+        bins: &Bins,
+        port: u16,
+        launch: Launch,
+    ) -> Result<Server, String> {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
             return Err(format!("port {port} is already in use"));
         }
+        let workers = launch.workers.max(1);
+        if workers > 1 && !matches!(kind, Kind::Anon(_)) {
+            return Err(format!("{} runs only 1 worker", kind.name()));
+        }
         let p = port.to_string();
         let mut dir = None;
+        let mut admin = None;
         let mut cmd = match kind {
-            Kind::Anon(k) => {
+            Kind::Anon(f) => {
                 let bin = bins.hello.as_ref().map_err(Clone::clone)?;
-                let mut c = pinned(SERVER_CPU, bin);
+                let mut c = pinned_to(&server_cpus(workers), bin);
                 // Room for the `conns` suite's 19 900 connections (the fd limit is 20 000),
                 // kept open however long their set-up takes (the peers have no idle
                 // timeout either).
-                c.args(["--port", &p, "--workers", "1", "--max-conns", "19990"]);
-                c.args(["--idle-timeout-ms", "600000"]);
-                if let Some(k) = k {
+                c.args(["--port", &p, "--workers", &workers.to_string()]);
+                c.args(["--max-conns", "19990", "--idle-timeout-ms", "600000"]);
+                if workers > 1 && can_pin() {
+                    // Worker i on CPU i, inside the taskset above.
+                    c.arg("--pin");
+                }
+                if let Some(k) = f.max_inflight {
                     c.args(["--max-inflight", &k.to_string()]);
+                }
+                if let Some(on) = f.adaptive {
+                    c.args(["--adaptive", if on { "on" } else { "off" }]);
+                }
+                if let Some(a) = launch.admin_port {
+                    c.args(["--admin-port", &a.to_string()]);
+                    admin = Some(SocketAddr::from(([127, 0, 0, 1], a)));
                 }
                 c
             }
@@ -371,6 +475,7 @@ impl Server {
         let mut s = Server {
             kind: kind.clone(),
             addr,
+            admin,
             child,
             _dir: dir,
         };
@@ -829,7 +934,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .notes
         .push(format!("load average at start: {}", loadavg()));
 
-    let mut kinds = vec![Kind::Anon(None), Kind::May, Kind::Hyper(None), Kind::Actix];
+    let anon = Kind::Anon(AnonFlags::DEFAULTS);
+    let mut kinds = vec![anon.clone(), Kind::May, Kind::Hyper(None), Kind::Actix];
     if on_path("nginx") {
         kinds.push(Kind::Nginx);
     } else {
@@ -842,7 +948,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 check_get(s.addr, "/plaintext").map_err(|e| format!("{}: {e}", k.name()))?;
                 servers.push(s);
             }
-            Err(e) if *k == Kind::Anon(None) => {
+            Err(e) if *k == anon => {
                 eprintln!("{e}");
                 report.notes.push(format!("anon: missing ({e})"));
             }
@@ -914,7 +1020,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             if anon_missing {
                 report.rows.push(Row {
                     metric: format!("{metric}, {mode}"),
-                    contender: "anon (hello)".into(),
+                    contender: anon.name(),
                     median: f64::NAN,
                     rounds: Vec::new(),
                     unit: format!("{unit} (missing: hello not built yet)"),

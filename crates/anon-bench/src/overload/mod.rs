@@ -1,34 +1,53 @@
 //! `overload`: what happens past capacity, measured open-loop with `anon-loadgen`.
 //!
-//! Method (`/work/shared/NOTES.md`): a handler with a fixed CPU service time
-//! (`GET /work?us=N`, N = 1000 and 100), 1 server worker pinned to CPU 0, the generator
-//! (this process) pinned to CPU 1, 256 keep-alive connections, constant arrivals, latency
-//! from the intended send time, SLO = 10 × service time. Per contender:
+//! Method (`/work/shared/NOTES.md`, acceptance of issue 10): a handler with a fixed CPU
+//! service time (`GET /work?us=N`, N = 1000 and 100), N server workers pinned to CPUs
+//! 0 .. N - 1 (`--workers`, default 1), the generator (this process) pinned to the next
+//! CPU when there is one (with 2 workers on 2 cores it is not pinned: it then shares the
+//! CPUs with the server, and the report says so), 256 keep-alive connections, constant
+//! arrivals, latency from the intended send time, SLO = 10 × service time. Per
+//! contender, on a fresh server per service time:
 //! - capacity C = the highest probed rate with ≥ 99.9 % successes, p99 ≤ SLO and the
-//!   schedule kept;
+//!   generator on time;
 //! - a sweep at 0.5, 1, 2, 4, 10 × C: goodput (successes within the SLO per second),
 //!   p50/p99 of successes, rejection (503) latency, requests with no answer (timeouts,
-//!   resets, refusals), kernel ListenOverflows (`nstat`), server RSS;
+//!   resets, refusals), kernel ListenOverflows (`/proc/net/netstat`, from the schedule's
+//!   start: the generator's pool is open by then), peak server RSS (sampled every 100 ms)
+//!   and its growth from 1 × C to 10 × C;
 //! - a step from 0.8 C to 1.4 C and to 4 C: how long until every 100 ms bucket is back
-//!   within the SLO;
+//!   within the SLO, and `hello`'s admission limit over time (scraped from its admin
+//!   listener's `/metrics` every 100 ms);
 //! - a 2 s stall (SIGSTOP/SIGCONT) at 0.8 C with naive clients (1 s timeout, up to 3
 //!   immediate retries): how long until back within the SLO.
 //!
-//! Contenders, same run: Anon's `hello` with `--max-inflight K`, hyper unbounded, hyper
-//! behind tower `LoadShed` + `ConcurrencyLimit(K)`. Charts go to `docs/bench/` (full runs)
-//! or `target/bench/charts/` (`--quick`).
+//! Then, each on fresh servers:
+//! - `io`: `GET /sleep?ms=50` at 2 000 req/s over 512 connections (100 requests in flight
+//!   on average): share answered 200, p99 of the 200s (goal ≥ 99 % and ≤ 60 ms), no
+//!   answer. Anon only: the peers have no `/sleep` route.
+//! - `mix`: 90 % `GET /plaintext`, 10 % `GET /work?us=5000` (weighted round robin). The
+//!   mix's capacity C_mix = the highest probed rate with ≥ 99.9 % successes, p99 of the
+//!   cheap requests ≤ 10 ms and p99 of the expensive ones ≤ 50 ms (10 × their service
+//!   time); then 2 × C_mix: share of cheap requests answered 200 within 10 ms (goal ≥ 95 %),
+//!   no answer (goal 0), the expensive requests' outcomes.
+//!
+//! Contenders: Anon's `hello` with its defaults (no admission flag: adaptive admission),
+//! `hello --max-inflight K --adaptive off` (the tuned fixed limit, K per worker), hyper
+//! unbounded, hyper behind tower `LoadShed` + `ConcurrencyLimit(K)` (the peers run only
+//! with 1 worker). `--only sweep,step,stall,io,mix` picks parts. Charts go to
+//! `docs/bench/` (full runs) or `target/bench/charts/` (`--quick`).
+
+mod output;
+mod watch;
 
 use crate::peers::{
-    build, check_get, clk_tck, ensure_tools, loadavg, machine, pin_self, raise_priority, Kind,
-    Server, LOAD_CPU, SERVER_CPU,
+    build, check_get, clk_tck, ensure_tools, loadavg, machine, machine_cpus, pin_self_to,
+    raise_priority, server_cpus, AnonFlags, Kind, Launch, Server,
 };
-use crate::report::{workspace_root, Report, Row};
-use anon_loadgen::{run as load, run_with as load_with, Bucket, Config, Phase};
-use plotters::prelude::*;
+use crate::report::{workspace_root, Report};
+use anon_loadgen::{Bucket, Config, PathStats, Phase, Report as LoadReport};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
+use watch::{watched_load, LimitSample};
 
 /// Largest fraction of requests the generator itself may notice more than 1 ms late for a
 /// point to count. On the shared machine other work still gets about 1 % of the CPU in
@@ -39,8 +58,69 @@ const GENERATOR_LATE_OK: f64 = 0.05;
 
 /// Load factors of the sweep (× C).
 const SWEEP: [f64; 5] = [0.5, 1.0, 2.0, 4.0, 10.0];
-/// Calibration probes, as fractions of the ideal rate 1 / service time, tried downwards.
+/// Calibration probes, as fractions of the ideal rate (workers / service time), tried
+/// downwards.
 const PROBES: [f64; 10] = [0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.35, 0.2, 0.1];
+/// Step targets (× C) from 0.8 C.
+const STEPS: [f64; 2] = [1.4, 4.0];
+
+/// The I/O-bound handler of the `io` part.
+const IO_PATH: &str = "/sleep?ms=50";
+/// Its offered load, req/s (× 50 ms = 100 requests in flight on average).
+const IO_RATE: f64 = 2000.0;
+/// Its latency goal for the 200s' p99.
+const IO_SLO: Duration = Duration::from_millis(60);
+/// Connections of the `io` part: several times the 100 requests in flight.
+const IO_CONNECTIONS: usize = 512;
+
+/// The `mix` part: cheap and expensive targets and their weights.
+const MIX_CHEAP: (&str, u32) = ("/plaintext", 9);
+const MIX_EXPENSIVE: (&str, u32) = ("/work?us=5000", 1);
+/// Latency objective of the cheap requests (the acceptance's 10 ms).
+const MIX_CHEAP_SLO: Duration = Duration::from_millis(10);
+/// Calibration objective of the expensive requests: 10 × their 5 ms service time.
+const MIX_EXPENSIVE_SLO: Duration = Duration::from_millis(50);
+/// Mean CPU per mixed request if `/plaintext` were free (0.1 × 5 000 µs): the ideal rate
+/// of one worker is 1 / this.
+const MIX_MEAN_US: f64 = 500.0;
+/// The offered load of the measured mix run, × C_mix.
+const MIX_FACTOR: f64 = 2.0;
+
+/// Server ports: group g (a fresh set of servers), contender i → BASE + 8 g + i; the
+/// admin listener of `hello` at ADMIN_BASE + 8 g + i.
+const PORT_BASE: u16 = 18_500;
+const ADMIN_BASE: u16 = 18_700;
+/// Most server groups one run starts (ports stay below `ADMIN_BASE`).
+const MAX_GROUPS: u16 = 24;
+
+/// A part of the suite (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Sweep,
+    Step,
+    Stall,
+    Io,
+    Mix,
+}
+
+impl Part {
+    const ALL: [Part; 5] = [Part::Sweep, Part::Step, Part::Stall, Part::Io, Part::Mix];
+
+    fn name(self) -> &'static str {
+        match self {
+            Part::Sweep => "sweep",
+            Part::Step => "step",
+            Part::Stall => "stall",
+            Part::Io => "io",
+            Part::Mix => "mix",
+        }
+    }
+
+    /// Whether the part needs the capacity C of the `/work` handlers.
+    fn needs_capacity(self) -> bool {
+        matches!(self, Part::Sweep | Part::Step | Part::Stall)
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -48,12 +128,19 @@ struct Args {
     services_us: Vec<u64>,
     max_inflight: usize,
     connections: usize,
+    workers: Vec<usize>,
+    only: Vec<Part>,
     point: Duration,
     probe: Duration,
     step_phase: Duration,
     stall_run: Duration,
+    io_run: Duration,
+    mix_run: Duration,
     timeout: Duration,
 }
+
+const ARGS_HELP: &str = "use --quick, --service-us 1000,100, --max-inflight K (per worker), \
+     --connections N, --workers 1[,2], --only sweep,step,stall,io,mix";
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut a = Args {
@@ -61,10 +148,14 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         services_us: vec![1000, 100],
         max_inflight: 8,
         connections: 256,
+        workers: vec![1],
+        only: Part::ALL.to_vec(),
         point: Duration::from_secs(3),
         probe: Duration::from_millis(1500),
         step_phase: Duration::from_secs(3),
         stall_run: Duration::from_secs(8),
+        io_run: Duration::from_secs(5),
+        mix_run: Duration::from_secs(3),
         timeout: Duration::from_secs(2),
     };
     let mut i = 0;
@@ -80,12 +171,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 a.point = Duration::from_millis(1500);
                 a.probe = Duration::from_secs(1);
                 a.step_phase = Duration::from_millis(1500);
+                a.io_run = Duration::from_secs(2);
+                a.mix_run = Duration::from_millis(1500);
             }
             "--service-us" => {
-                a.services_us = val()?
-                    .split(',')
-                    .map(|v| v.parse().map_err(|_| format!("bad service time {v:?}")))
-                    .collect::<Result<_, _>>()?;
+                a.services_us = list(val()?, "service time")?;
                 i += 1;
             }
             "--max-inflight" => {
@@ -96,12 +186,25 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 a.connections = val()?.parse().map_err(|_| "bad --connections")?;
                 i += 1;
             }
-            other => {
-                return Err(format!(
-                    "unknown argument {other}; use --quick, --service-us 1000,100, \
-                     --max-inflight K, --connections N"
-                ))
+            "--workers" => {
+                a.workers = list(val()?, "worker count")?;
+                i += 1;
             }
+            "--only" => {
+                let v = val()?;
+                a.only = Vec::new();
+                for name in v.split(',') {
+                    let p = Part::ALL
+                        .into_iter()
+                        .find(|p| p.name() == name)
+                        .ok_or_else(|| format!("unknown part {name:?} in --only; {ARGS_HELP}"))?;
+                    if !a.only.contains(&p) {
+                        a.only.push(p);
+                    }
+                }
+                i += 1;
+            }
+            other => return Err(format!("unknown argument {other}; {ARGS_HELP}")),
         }
         i += 1;
     }
@@ -112,13 +215,51 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     {
         return Err("--max-inflight must be 1..=10000 and --connections 1..=5000".into());
     }
+    let cpus = machine_cpus();
+    if a.workers.is_empty() || a.workers.iter().any(|&n| n == 0 || n > cpus) {
+        return Err(format!(
+            "--workers: each count must be 1..={cpus} (the machine's CPUs)"
+        ));
+    }
+    a.workers.dedup();
     Ok(a)
+}
+
+/// Parses `1,2,3`.
+fn list<T: std::str::FromStr>(v: &str, what: &str) -> Result<Vec<T>, String> {
+    v.split(',')
+        .map(|x| x.parse().map_err(|_| format!("bad {what} {x:?}")))
+        .collect()
+}
+
+impl Args {
+    fn has(&self, p: Part) -> bool {
+        self.only.contains(&p)
+    }
+
+    /// The name of the JSON files: `overload`, plus the worker counts unless just 1,
+    /// plus the parts unless all (so partial runs do not overwrite a full one).
+    fn suite_name(&self) -> String {
+        let mut s = String::from("overload");
+        if self.workers != [1] {
+            let w: Vec<String> = self.workers.iter().map(|n| n.to_string()).collect();
+            s.push_str(&format!("-{}w", w.join("-")));
+        }
+        if self.only.len() != Part::ALL.len() {
+            for p in &self.only {
+                s.push('-');
+                s.push_str(p.name());
+            }
+        }
+        s
+    }
 }
 
 /// One measured load point.
 #[derive(Debug, Clone, Serialize)]
 struct Point {
     contender: String,
+    workers: usize,
     service_us: u64,
     capacity: f64,
     factor: f64,
@@ -135,7 +276,10 @@ struct Point {
     reject_p50_us: u64,
     reject_p99_us: u64,
     listen_overflows: u64,
+    /// Peak RSS of the server's process tree during the run (sampled every 100 ms), KiB.
     rss_kib: u64,
+    /// Median of `hello`'s admission limit (summed over workers) scraped during the run.
+    limit_p50: Option<u64>,
     /// Server CPU time (user+sys) over the run ÷ successes, µs: the real cost of a
     /// served request (a 1000 µs handler should show about 1000).
     cpu_us_per_success: f64,
@@ -149,6 +293,7 @@ struct Point {
 #[derive(Debug, Clone, Serialize)]
 struct Scenario {
     contender: String,
+    workers: usize,
     service_us: u64,
     name: String,
     /// When the event (step, SIGCONT) happened, ms from the start.
@@ -160,21 +305,83 @@ struct Scenario {
     requests: u64,
     schedule_kept: bool,
     series: Vec<Bucket>,
+    /// `hello`'s admission state every 100 ms (empty for the peers).
+    limit: Vec<LimitSample>,
 }
 
-/// Kernel counter of connections dropped because a listen queue was full.
-fn listen_overflows() -> u64 {
-    Command::new("nstat")
-        .args(["-az", "TcpExtListenOverflows"])
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .find(|l| l.starts_with("TcpExtListenOverflows"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
+/// The `io` part of one contender.
+#[derive(Debug, Clone, Serialize)]
+struct IoRun {
+    contender: String,
+    workers: usize,
+    offered_rps: f64,
+    requests: u64,
+    success: u64,
+    /// Share of requests answered 200, %.
+    success_pct: f64,
+    /// Share answered 200 within 60 ms, %.
+    in_slo_pct: f64,
+    /// Share answered 200 among the requests sent from 1 s on (after a warm-up), %.
+    success_pct_after_1s: f64,
+    p50_us: u64,
+    p99_us: u64,
+    try_again: u64,
+    reject_p99_us: u64,
+    no_answer: u64,
+    listen_overflows: u64,
+    rss_kib: u64,
+    schedule_kept: bool,
+    generator_on_time: bool,
+    generator_late_pct: f64,
+    verdict: String,
+    series: Vec<Bucket>,
+    limit: Vec<LimitSample>,
+}
+
+/// The `mix` part of one contender.
+#[derive(Debug, Clone, Serialize)]
+struct MixRun {
+    contender: String,
+    workers: usize,
+    /// C_mix, req/s.
+    capacity: f64,
+    /// Whether a probe met the capacity definition (else C_mix is the lowest probe).
+    capacity_met: bool,
+    factor: f64,
+    offered_rps: f64,
+    requests: u64,
+    no_answer: u64,
+    listen_overflows: u64,
+    /// Cheap requests answered 200 within 10 ms ÷ cheap requests sent, %.
+    cheap_ok_pct: f64,
+    cheap: PathStats,
+    expensive: PathStats,
+    schedule_kept: bool,
+    generator_on_time: bool,
+    generator_late_pct: f64,
+    verdict: String,
+    limit: Vec<LimitSample>,
+}
+
+/// A contender's capacity for one workload.
+#[derive(Debug, Clone, Serialize)]
+struct Capacity {
+    contender: String,
+    workers: usize,
+    /// `"1000 µs"`, or `"mix"`.
+    workload: String,
+    rps: f64,
+    met: bool,
+}
+
+/// Everything measured.
+#[derive(Debug, Default, Serialize)]
+struct Results {
+    capacities: Vec<Capacity>,
+    points: Vec<Point>,
+    scenarios: Vec<Scenario>,
+    io: Vec<IoRun>,
+    mix: Vec<MixRun>,
 }
 
 fn config(server: &Server, a: &Args, us: u64, phases: Vec<Phase>) -> Config {
@@ -195,34 +402,41 @@ fn phase(rate: f64, d: Duration) -> Phase {
     Phase { rate, duration: d }
 }
 
-/// Highest probed rate meeting the capacity definition.
-fn calibrate(server: &Server, a: &Args, us: u64) -> Result<(f64, bool), String> {
-    let ideal = 1e6 / us as f64;
+fn on_time(r: &LoadReport) -> bool {
+    r.verdict.generator_late_fraction <= GENERATOR_LATE_OK
+}
+
+/// One calibration probe's reading.
+struct Probe {
+    pass: bool,
+    on_time: bool,
+    what: String,
+}
+
+/// The highest rate of `PROBES × ideal` that `probe` passes, and whether one did (else
+/// the lowest probe). Each rate gets two tries (a stretch of other work on the shared
+/// machine can sink one), three when the generator itself fell behind.
+fn calibrate_by(
+    name: &str,
+    workload: &str,
+    ideal: f64,
+    mut probe: impl FnMut(f64) -> Result<Probe, String>,
+) -> Result<(f64, bool), String> {
     for f in PROBES {
         let rate = (ideal * f).round();
-        // Each rate gets two tries (a stretch of other work on the shared machine can
-        // sink one), three when the generator itself fell behind.
         for attempt in 0..3 {
             pause();
-            let r = load(&config(server, a, us, vec![phase(rate, a.probe)]))
-                .map_err(|e| format!("{}: {e}", server.kind.name()))?;
-            let ok_frac = r.outcomes.success as f64 / r.requests.max(1) as f64;
-            // A pool held busy by a slow server is the server's doing and shows in the
-            // latency; only the generator's own lateness invalidates a probe.
-            let on_time = r.verdict.generator_late_fraction <= GENERATOR_LATE_OK;
-            let pass = ok_frac >= 0.999 && r.latency.success.p99_us <= 10 * us && on_time;
+            let p = probe(rate)?;
             eprintln!(
-                "  calibrate {} {us} µs @ {rate}/s: success {:.2} %, p99 {} µs, generator on \
-                 time {on_time} -> {}",
-                server.kind.name(),
-                ok_frac * 100.0,
-                r.latency.success.p99_us,
-                if pass { "pass" } else { "fail" }
+                "  calibrate {name} {workload} @ {rate}/s: {}, generator on time {} -> {}",
+                p.what,
+                p.on_time,
+                if p.pass { "pass" } else { "fail" }
             );
-            if pass {
+            if p.pass {
                 return Ok((rate, true));
             }
-            if attempt == 2 || (on_time && attempt == 1) {
+            if attempt == 2 || (p.on_time && attempt == 1) {
                 break;
             }
         }
@@ -230,16 +444,45 @@ fn calibrate(server: &Server, a: &Args, us: u64) -> Result<(f64, bool), String> 
     Ok(((ideal * PROBES[PROBES.len() - 1]).round(), false))
 }
 
-fn measure(server: &Server, a: &Args, us: u64, c: f64, factor: f64) -> Result<Point, String> {
+/// Capacity of `/work?us=N`: ≥ 99.9 % successes and p99 ≤ SLO.
+fn calibrate(server: &Server, a: &Args, workers: usize, us: u64) -> Result<(f64, bool), String> {
+    let ideal = workers as f64 * 1e6 / us as f64;
+    calibrate_by(&server.kind.name(), &format!("{us} µs"), ideal, |rate| {
+        let r = anon_loadgen::run(&config(server, a, us, vec![phase(rate, a.probe)]))
+            .map_err(|e| format!("{}: {e}", server.kind.name()))?;
+        let ok_frac = r.outcomes.success as f64 / r.requests.max(1) as f64;
+        // A pool held busy by a slow server is the server's doing and shows in the
+        // latency; only the generator's own lateness invalidates a probe.
+        let t = on_time(&r);
+        Ok(Probe {
+            pass: ok_frac >= 0.999 && r.latency.success.p99_us <= 10 * us && t,
+            on_time: t,
+            what: format!(
+                "success {:.2} %, p99 {} µs",
+                ok_frac * 100.0,
+                r.latency.success.p99_us
+            ),
+        })
+    })
+}
+
+fn measure(
+    server: &Server,
+    a: &Args,
+    workers: usize,
+    us: u64,
+    c: f64,
+    factor: f64,
+) -> Result<Point, String> {
     pause();
-    let before = listen_overflows();
     let cpu_before = server.cpu_ticks();
-    let r = load(&config(server, a, us, vec![phase(c * factor, a.point)]))
-        .map_err(|e| format!("{}: {e}", server.kind.name()))?;
-    let overflows = listen_overflows().saturating_sub(before);
+    let cfg = config(server, a, us, vec![phase(c * factor, a.point)]);
+    let (r, w) = watched_load(server, &cfg, true, |_| {})?;
+    let overflows = w.listen_overflows;
     let cpu_us = server.cpu_ticks().saturating_sub(cpu_before) as f64 / clk_tck() * 1e6;
     let p = Point {
         contender: server.kind.name(),
+        workers,
         service_us: us,
         capacity: c,
         factor,
@@ -256,16 +499,18 @@ fn measure(server: &Server, a: &Args, us: u64, c: f64, factor: f64) -> Result<Po
         reject_p50_us: r.latency.try_again.p50_us,
         reject_p99_us: r.latency.try_again.p99_us,
         listen_overflows: overflows,
-        rss_kib: server.rss_kib(),
+        rss_kib: w.peak_rss_kib,
+        limit_p50: w.limit_p50(),
         cpu_us_per_success: cpu_us / r.outcomes.success.max(1) as f64,
         schedule_kept: r.verdict.kept,
-        generator_on_time: r.verdict.generator_late_fraction <= GENERATOR_LATE_OK,
+        generator_on_time: on_time(&r),
         generator_late_pct: r.verdict.generator_late_fraction * 100.0,
         verdict: r.verdict.message.clone(),
     };
     eprintln!(
         "  {} {us} µs {factor}×C: goodput {:.2} C, p99 {} µs, 503 {} (p99 {} µs), no answer {}, \
-         overflows {overflows}, RSS {} KiB, sent on time {}, generator on time {}",
+         overflows {overflows}, peak RSS {} KiB, limit p50 {}, sent on time {}, generator on \
+         time {}",
         p.contender,
         p.goodput_over_c,
         p.p99_us,
@@ -273,13 +518,21 @@ fn measure(server: &Server, a: &Args, us: u64, c: f64, factor: f64) -> Result<Po
         p.reject_p99_us,
         p.no_answer,
         p.rss_kib,
+        p.limit_p50.map_or("–".into(), |l| l.to_string()),
         p.schedule_kept,
         p.generator_on_time
     );
     Ok(p)
 }
 
-fn step(server: &Server, a: &Args, us: u64, c: f64, to: f64) -> Result<Scenario, String> {
+fn step(
+    server: &Server,
+    a: &Args,
+    workers: usize,
+    us: u64,
+    c: f64,
+    to: f64,
+) -> Result<Scenario, String> {
     pause();
     let cfg = config(
         server,
@@ -287,17 +540,19 @@ fn step(server: &Server, a: &Args, us: u64, c: f64, to: f64) -> Result<Scenario,
         us,
         vec![phase(0.8 * c, a.step_phase), phase(to * c, a.step_phase)],
     );
-    let r = load(&cfg).map_err(|e| format!("{}: {e}", server.kind.name()))?;
+    let (r, w) = watched_load(server, &cfg, true, |_| {})?;
     let event = a.step_phase.as_millis() as u64;
     let end = 2 * event;
     let settle = r.settled_after(event, end, 10 * us).map(|t| t - event);
     eprintln!(
-        "  {} {us} µs step 0.8→{to}×C: back within SLO after {}",
+        "  {} {us} µs step 0.8→{to}×C: back within SLO after {}; limit scraped {} times",
         server.kind.name(),
-        settle.map_or("never".into(), |s| format!("{s} ms"))
+        settle.map_or("never".into(), |s| format!("{s} ms")),
+        w.limit.len()
     );
     Ok(Scenario {
         contender: server.kind.name(),
+        workers,
         service_us: us,
         name: format!("step 0.8→{to}×C"),
         event_ms: event,
@@ -307,17 +562,18 @@ fn step(server: &Server, a: &Args, us: u64, c: f64, to: f64) -> Result<Scenario,
         requests: r.requests,
         schedule_kept: r.verdict.kept,
         series: r.series,
+        limit: w.limit,
     })
 }
 
-fn stall(server: &Server, a: &Args, us: u64, c: f64) -> Result<Scenario, String> {
+fn stall(server: &Server, a: &Args, workers: usize, us: u64, c: f64) -> Result<Scenario, String> {
     pause();
     let mut cfg = config(server, a, us, vec![phase(0.8 * c, a.stall_run)]);
     cfg.retries = 3;
     cfg.timeout = Duration::from_secs(1);
     let (stop_at, stall_for) = (Duration::from_secs(2), Duration::from_secs(2));
     let (tx, rx) = std::sync::mpsc::channel::<std::time::Instant>();
-    let r = std::thread::scope(|s| {
+    let (r, w) = std::thread::scope(|s| {
         let staller = s.spawn(move || {
             // Time the stall from the schedule's start (the pool may take a while to open).
             let start = rx
@@ -330,14 +586,14 @@ fn stall(server: &Server, a: &Args, us: u64, c: f64) -> Result<Scenario, String>
             std::thread::sleep(stall_for);
             server.signal("CONT")
         });
-        let r = load_with(&cfg, move |t| {
+        let r = watched_load(server, &cfg, true, move |t| {
             let _ = tx.send(t);
         });
         let stalled = staller
             .join()
             .unwrap_or_else(|_| Err("staller panicked".into()));
         match (r, stalled) {
-            (Err(e), _) => Err(format!("{}: {e}", server.kind.name())),
+            (Err(e), _) => Err(e),
             (Ok(_), Err(e)) => Err(format!("{}: stall: {e}", server.kind.name())),
             (Ok(r), Ok(())) => Ok(r),
         }
@@ -355,6 +611,7 @@ fn stall(server: &Server, a: &Args, us: u64, c: f64) -> Result<Scenario, String>
     );
     Ok(Scenario {
         contender: server.kind.name(),
+        workers,
         service_us: us,
         name: "stall 2 s, naive retries".into(),
         event_ms: event,
@@ -364,31 +621,288 @@ fn stall(server: &Server, a: &Args, us: u64, c: f64) -> Result<Scenario, String>
         requests: r.requests,
         schedule_kept: r.verdict.kept,
         series: r.series,
+        limit: w.limit,
     })
 }
 
+/// The `io` part: `GET /sleep?ms=50` at 2 000 req/s.
+fn io(server: &Server, a: &Args, workers: usize) -> Result<IoRun, String> {
+    pause();
+    let mut cfg = Config::new(server.addr, IO_PATH).rate(IO_RATE, a.io_run);
+    cfg.connections = IO_CONNECTIONS;
+    cfg.timeout = a.timeout;
+    cfg.slo = Some(IO_SLO);
+    let (r, w) = watched_load(server, &cfg, true, |_| {})?;
+    let overflows = w.listen_overflows;
+    let limit_p50 = w.limit_p50();
+    let pct = |n: u64, of: u64| n as f64 * 100.0 / of.max(1) as f64;
+    let (late_ok, late_all) = r
+        .series
+        .iter()
+        .filter(|b| b.t_ms >= 1000)
+        .fold((0, 0), |(ok, all), b| {
+            (ok + b.outcomes.success, all + b.outcomes.total())
+        });
+    let run = IoRun {
+        contender: server.kind.name(),
+        workers,
+        offered_rps: r.offered_rps,
+        requests: r.requests,
+        success: r.outcomes.success,
+        success_pct: pct(r.outcomes.success, r.requests),
+        in_slo_pct: pct(r.success_in_slo, r.requests),
+        success_pct_after_1s: pct(late_ok, late_all),
+        p50_us: r.latency.success.p50_us,
+        p99_us: r.latency.success.p99_us,
+        try_again: r.outcomes.try_again,
+        reject_p99_us: r.latency.try_again.p99_us,
+        no_answer: r.outcomes.no_answer(),
+        listen_overflows: overflows,
+        rss_kib: w.peak_rss_kib,
+        schedule_kept: r.verdict.kept,
+        generator_on_time: on_time(&r),
+        generator_late_pct: r.verdict.generator_late_fraction * 100.0,
+        verdict: r.verdict.message.clone(),
+        series: r.series,
+        limit: w.limit,
+    };
+    eprintln!(
+        "  {} io {IO_PATH} @ {IO_RATE}/s: 200 {:.2} % (from 1 s on {:.2} %), p99 {} µs, 503 {}, \
+         no answer {}, overflows {overflows}, limit p50 {}",
+        run.contender,
+        run.success_pct,
+        run.success_pct_after_1s,
+        run.p99_us,
+        run.try_again,
+        run.no_answer,
+        limit_p50.map_or("–".into(), |l| l.to_string())
+    );
+    Ok(run)
+}
+
+fn mix_config(server: &Server, a: &Args, rate: f64, d: Duration) -> Config {
+    let mut c = Config::new(server.addr, MIX_CHEAP.0)
+        .with_mix(&[MIX_CHEAP, MIX_EXPENSIVE])
+        .rate(rate, d);
+    c.connections = a.connections;
+    c.timeout = a.timeout;
+    c.slo = Some(MIX_CHEAP_SLO);
+    c
+}
+
+/// The per-target figures of a mix run: (cheap, expensive).
+fn mix_paths(r: &LoadReport) -> Result<(PathStats, PathStats), String> {
+    let get = |p: &str| {
+        r.path(p)
+            .cloned()
+            .ok_or_else(|| format!("the report has no figures for {p}"))
+    };
+    Ok((get(MIX_CHEAP.0)?, get(MIX_EXPENSIVE.0)?))
+}
+
+/// C_mix: ≥ 99.9 % successes, cheap p99 ≤ 10 ms, expensive p99 ≤ 50 ms.
+fn calibrate_mix(server: &Server, a: &Args, workers: usize) -> Result<(f64, bool), String> {
+    let ideal = workers as f64 * 1e6 / MIX_MEAN_US;
+    calibrate_by(&server.kind.name(), "mix", ideal, |rate| {
+        let r = anon_loadgen::run(&mix_config(server, a, rate, a.probe))
+            .map_err(|e| format!("{}: {e}", server.kind.name()))?;
+        let (cheap, dear) = mix_paths(&r)?;
+        let ok_frac = r.outcomes.success as f64 / r.requests.max(1) as f64;
+        let t = on_time(&r);
+        let us = |d: Duration| d.as_micros() as u64;
+        Ok(Probe {
+            pass: ok_frac >= 0.999
+                && cheap.success.p99_us <= us(MIX_CHEAP_SLO)
+                && dear.success.p99_us <= us(MIX_EXPENSIVE_SLO)
+                && t,
+            on_time: t,
+            what: format!(
+                "success {:.2} %, cheap p99 {} µs, expensive p99 {} µs",
+                ok_frac * 100.0,
+                cheap.success.p99_us,
+                dear.success.p99_us
+            ),
+        })
+    })
+}
+
+fn mix(server: &Server, a: &Args, workers: usize, c: f64, met: bool) -> Result<MixRun, String> {
+    pause();
+    let cfg = mix_config(server, a, MIX_FACTOR * c, a.mix_run);
+    let (r, w) = watched_load(server, &cfg, true, |_| {})?;
+    let overflows = w.listen_overflows;
+    let (cheap, expensive) = mix_paths(&r)?;
+    let run = MixRun {
+        contender: server.kind.name(),
+        workers,
+        capacity: c,
+        capacity_met: met,
+        factor: MIX_FACTOR,
+        offered_rps: r.offered_rps,
+        requests: r.requests,
+        no_answer: r.outcomes.no_answer(),
+        listen_overflows: overflows,
+        cheap_ok_pct: cheap.success_in_slo as f64 * 100.0 / cheap.requests.max(1) as f64,
+        cheap,
+        expensive,
+        schedule_kept: r.verdict.kept,
+        generator_on_time: on_time(&r),
+        generator_late_pct: r.verdict.generator_late_fraction * 100.0,
+        verdict: r.verdict.message.clone(),
+        limit: w.limit,
+    };
+    eprintln!(
+        "  {} mix @ {MIX_FACTOR}×{c}/s: cheap 200 within 10 ms {:.2} % (p99 {} µs), expensive \
+         200 {} / 503 {} / no answer {}, no answer {}, overflows {overflows}",
+        run.contender,
+        run.cheap_ok_pct,
+        run.cheap.success.p99_us,
+        run.expensive.outcomes.success,
+        run.expensive.outcomes.try_again,
+        run.expensive.outcomes.no_answer(),
+        run.no_answer
+    );
+    Ok(run)
+}
+
+/// Starts fresh servers, one set per part, on ports of their own.
+struct Starter<'a> {
+    bins: &'a crate::peers::Bins,
+    group: u16,
+}
+
+impl Starter<'_> {
+    /// Starts each of `kinds` with `workers` workers (an admin port for `hello`) and checks
+    /// it answers `check`; a `hello` that does not start is left out and noted.
+    fn start(
+        &mut self,
+        kinds: &[Kind],
+        workers: usize,
+        check: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<Server>, String> {
+        if self.group >= MAX_GROUPS {
+            return Err("too many server groups for the port plan".into());
+        }
+        let g = self.group;
+        self.group += 1;
+        let mut servers = Vec::new();
+        for (i, kind) in kinds.iter().enumerate() {
+            let i = i as u16;
+            let launch = Launch {
+                workers,
+                admin_port: Some(ADMIN_BASE + 8 * g + i),
+            };
+            match Server::start_with(kind, self.bins, PORT_BASE + 8 * g + i, launch) {
+                Ok(s) => {
+                    check_get(s.addr, check).map_err(|e| format!("{}: {e}", kind.name()))?;
+                    servers.push(s);
+                }
+                Err(e) if matches!(kind, Kind::Anon(_)) => {
+                    eprintln!("{e}");
+                    let note = format!("{}: missing — {e}", kind.name());
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(servers)
+    }
+}
+
+/// The contenders with `workers` workers: both `hello`s, and the peers with 1 worker.
+fn contenders(a: &Args, workers: usize) -> Vec<Kind> {
+    let k = a.max_inflight;
+    let mut v = vec![
+        Kind::Anon(AnonFlags::DEFAULTS),
+        Kind::Anon(AnonFlags::fixed(k * workers)),
+    ];
+    if workers == 1 {
+        v.extend([Kind::Hyper(None), Kind::Hyper(Some(k))]);
+    }
+    v
+}
+
 /// Entry point of `cargo xtask bench overload [--quick] [--service-us 1000,100]
-/// [--max-inflight K] [--connections N]`.
+/// [--max-inflight K] [--connections N] [--workers 1,2] [--only sweep,step,stall,io,mix]`.
 pub fn run(args: &[String]) -> Result<(), String> {
     let a = parse_args(args)?;
-    ensure_tools(&[("taskset", "util-linux"), ("nstat", "iproute2")])?;
-    let bins = build(true)?;
+    ensure_tools(&[("taskset", "util-linux")])?;
+    let need_peers =
+        a.workers.contains(&1) && a.only.iter().any(|p| p.needs_capacity() || *p == Part::Mix);
+    let bins = build(need_peers)?;
     let _priority = raise_priority();
-    pin_self(LOAD_CPU)?;
     let k = a.max_inflight;
     let mut report = Report::new("overload");
+    report.suite = a.suite_name();
+    let cpus = machine_cpus();
     report.notes.push(format!("machine: {}", machine()));
+    let parts: Vec<&str> = a.only.iter().map(|p| p.name()).collect();
     report.notes.push(format!(
-        "GET /work?us=N (CPU spin), 1 server worker pinned to CPU {SERVER_CPU}, anon-loadgen \
-         (open loop, constant arrivals, in this process) pinned to CPU {LOAD_CPU}, autogroup nice -20 while measuring, \
-         {} keep-alive connections, \
-         timeout {:?}, SLO = 10 × service time; sweep points {:?} each, calibration probes {:?}",
-        a.connections, a.timeout, a.point, a.probe
+        "parts: {}; GET /work?us=N (CPU spin); each server's N workers pinned to CPUs \
+         0..N-1 (hello: --workers N, and --pin with N > 1), anon-loadgen (open loop, constant \
+         arrivals, in this process) pinned to CPU N when the machine has one, autogroup nice \
+         -20 while measuring, {} keep-alive connections, timeout {:?}, SLO = 10 × service \
+         time; sweep points {:?} each, calibration probes {:?}, steps {:?} + {:?}",
+        parts.join(", "),
+        a.connections,
+        a.timeout,
+        a.point,
+        a.probe,
+        a.step_phase,
+        a.step_phase
     ));
     report.notes.push(format!(
-        "hyper's /work spins in 50 µs slices and yields between them so that tower's \
-         ConcurrencyLimit({k}) can see more than one request in flight"
+        "contenders: hello with its defaults (no admission flag: adaptive admission on); \
+         hello --max-inflight K×N --adaptive off (K = {k} per worker); hyper unbounded; hyper \
+         + tower LoadShed/ConcurrencyLimit({k}). hyper's /work spins in 50 µs slices and \
+         yields between them so that tower's limit can see more than one request in flight"
     ));
+    if a.workers.iter().any(|&n| n > 1) {
+        report.notes.push(
+            "with N > 1 workers only the hello contenders run: the peer servers support only \
+             1 worker"
+                .into(),
+        );
+    }
+    if a.workers.iter().any(|&n| n >= cpus) {
+        report.notes.push(format!(
+            "with {cpus} workers on {cpus} CPUs the generator is NOT pinned: it shares the \
+             server's CPUs (and competes with it), so capacities are lower and latencies \
+             noisier than with a CPU of its own"
+        ));
+    }
+    if a.has(Part::Io) {
+        report.notes.push(format!(
+            "io: GET {IO_PATH} at {IO_RATE} req/s for {:?}, {IO_CONNECTIONS} connections, \
+             fresh servers (the adaptive limit starts cold: its warm-up counts); hello only, \
+             the peers have no /sleep route",
+            a.io_run
+        ));
+    }
+    if a.has(Part::Mix) {
+        report.notes.push(format!(
+            "mix: {} × {}, {} × {} (smooth weighted round robin: exactly 1 expensive in every \
+             10), fresh servers; C_mix = highest probe (fractions of N × 2000/s) with ≥ 99.9 % \
+             successes, cheap p99 ≤ {:?} and expensive p99 ≤ {:?} (10 × 5 ms); measured at \
+             {MIX_FACTOR} × C_mix for {:?}",
+            MIX_CHEAP.1,
+            MIX_CHEAP.0,
+            MIX_EXPENSIVE.1,
+            MIX_EXPENSIVE.0,
+            MIX_CHEAP_SLO,
+            MIX_EXPENSIVE_SLO,
+            a.mix_run
+        ));
+    }
+    report.notes.push(
+        "server RSS: peak of the server's process tree sampled every 100 ms during a point; \
+         hello's admission limit: anon_admission_limit summed over workers, scraped from \
+         --admin-port /metrics every 100 ms by a thread of this process"
+            .into(),
+    );
     report.notes.push(
         "sent on time: ≤ 1 % of requests left > 1 ms after their intended time (a server \
          holding every connection busy makes requests wait in the generator: counted in \
@@ -401,144 +915,40 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .notes
         .push(format!("load average at start: {}", loadavg()));
 
-    let kinds = [Kind::Anon(Some(k)), Kind::Hyper(None), Kind::Hyper(Some(k))];
-    let mut servers = Vec::new();
-    for (i, kind) in kinds.iter().enumerate() {
-        match Server::start(kind, &bins, 18_300 + i as u16) {
-            Ok(s) => {
-                check_get(s.addr, "/work?us=10").map_err(|e| format!("{}: {e}", kind.name()))?;
-                servers.push(s);
-            }
-            Err(e) if matches!(kind, Kind::Anon(_)) => {
-                eprintln!("{e}");
-                report.notes.push(format!("anon (hello): missing — {e}"));
-            }
-            Err(e) => return Err(e),
+    let mut res = Results::default();
+    let mut starter = Starter {
+        bins: &bins,
+        group: 0,
+    };
+    for &n in &a.workers {
+        // The generator gets the CPU after the server's, or shares them all.
+        if n < cpus {
+            pin_self_to(&n.to_string())?;
+        } else {
+            pin_self_to(&server_cpus(cpus))?;
         }
-    }
-    let anon_missing = !servers.iter().any(|s| matches!(s.kind, Kind::Anon(_)));
-
-    let mut points: Vec<Point> = Vec::new();
-    let mut scenarios: Vec<Scenario> = Vec::new();
-    let mut capacities: Vec<(String, u64, f64, bool)> = Vec::new();
-    for &us in &a.services_us {
-        eprintln!("== service time {us} µs");
-        let mut caps = Vec::new();
-        for s in &servers {
-            let (c, met) = calibrate(s, &a, us)?;
-            capacities.push((s.kind.name(), us, c, met));
-            caps.push(c);
-        }
-        for (round, &f) in SWEEP.iter().enumerate() {
-            for j in 0..servers.len() {
-                let i = (j + round) % servers.len();
-                points.push(measure(&servers[i], &a, us, caps[i], f)?);
-            }
-        }
-        for to in [1.4, 4.0] {
-            for (i, s) in servers.iter().enumerate() {
-                scenarios.push(step(s, &a, us, caps[i], to)?);
-            }
-        }
-        for (i, s) in servers.iter_mut().enumerate() {
-            if !s.alive() {
-                return Err(format!("{} died", s.kind.name()));
-            }
-            scenarios.push(stall(s, &a, us, caps[i])?);
-        }
+        run_workers(&a, n, &mut starter, &mut report.notes, &mut res)?;
     }
     report
         .notes
         .push(format!("load average at end: {}", loadavg()));
-    drop(servers);
 
-    // Rows of the flat table.
-    let row = |metric: String, contender: &str, v: f64, unit: &str, goal: Option<&str>| Row {
-        metric,
-        contender: contender.to_string(),
-        median: v,
-        rounds: vec![v],
-        unit: unit.to_string(),
-        goal: goal.map(str::to_string),
-    };
-    for (name, us, c, met) in &capacities {
-        let unit = if *met {
-            "req/s"
-        } else {
-            "req/s (SLO never met: lowest probe)"
-        };
-        report
-            .rows
-            .push(row(format!("{us} µs: capacity C"), name, *c, unit, None));
-    }
-    for p in &points {
-        let goal = [(2.0, "≥ 0.97 C"), (4.0, "≥ 0.95 C"), (10.0, "≥ 0.90 C")]
-            .iter()
-            .find(|(f, _)| *f == p.factor)
-            .map(|(_, g)| *g);
-        let m = |what: &str| format!("{} µs: {what} at {}×C", p.service_us, p.factor);
-        report.rows.push(row(
-            m("goodput"),
-            &p.contender,
-            p.goodput_over_c,
-            "× C",
-            goal,
-        ));
-        report.rows.push(row(
-            m("p99 of successes"),
-            &p.contender,
-            p.p99_us as f64,
-            "µs",
-            Some("≤ SLO"),
-        ));
-        if p.try_again > 0 {
-            report.rows.push(row(
-                m("rejection p99"),
-                &p.contender,
-                p.reject_p99_us as f64,
-                "µs",
-                Some("≤ 1000 µs"),
-            ));
-        }
-        report.rows.push(row(
-            m("no answer"),
-            &p.contender,
-            p.no_answer as f64,
-            "requests",
-            Some("0"),
-        ));
-    }
-    for s in &scenarios {
-        report.rows.push(row(
-            format!("{} µs: {} — back within SLO after", s.service_us, s.name),
-            &s.contender,
-            s.settle_ms.map_or(f64::NAN, |v| v as f64),
-            if s.settle_ms.is_some() {
-                "ms (100 ms buckets)"
-            } else {
-                "never (NaN)"
-            },
-            s.name.starts_with("step 0.8→1.4").then_some("≤ 50 ms"),
-        ));
-    }
-
-    // Detail table (wide), JSON and charts.
-    let detail = detail_table(&points, &scenarios, &capacities, anon_missing);
+    output::rows(&mut report.rows, &res);
+    let anon_missing = !res
+        .points
+        .iter()
+        .map(|p| &p.contender)
+        .chain(res.io.iter().map(|p| &p.contender))
+        .chain(res.mix.iter().map(|p| &p.contender))
+        .any(|c| c.starts_with("anon"));
+    let detail = output::detail_table(&res, anon_missing);
     println!("{detail}");
     let dir = workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    #[derive(Serialize)]
-    struct Detail<'a> {
-        points: &'a [Point],
-        scenarios: &'a [Scenario],
-    }
-    let json = serde_json::to_string_pretty(&Detail {
-        points: &points,
-        scenarios: &scenarios,
-    })
-    .map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("overload-detail.json"), json).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("overload-detail.md"), &detail).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&res).map_err(|e| e.to_string())?;
+    let suite = a.suite_name();
+    std::fs::write(dir.join(format!("{suite}-detail.json")), json).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join(format!("{suite}-detail.md")), &detail).map_err(|e| e.to_string())?;
     let charts = if a.quick {
         dir.join("charts")
     } else {
@@ -550,299 +960,150 @@ pub fn run(args: &[String]) -> Result<(), String> {
     } else {
         ""
     };
-    for &us in &a.services_us {
-        draw_charts(&charts, us, &points, &scenarios, missing)?;
-    }
+    output::draw_all(&charts, &res, &a, missing)?;
     eprintln!("charts in {}", charts.display());
     report.finish().map_err(|e| e.to_string())?;
     Ok(())
 }
 
-fn detail_table(
-    points: &[Point],
-    scenarios: &[Scenario],
-    caps: &[(String, u64, f64, bool)],
-    anon_missing: bool,
-) -> String {
-    let mut s = String::new();
-    if anon_missing {
-        s.push_str("Anon (hello): missing, not built yet — no figures.\n\n");
-    }
-    s.push_str("| service | contender | C (req/s) |\n|---|---|---:|\n");
-    for (name, us, c, met) in caps {
-        s.push_str(&format!(
-            "| {us} µs | {name} | {c:.0}{} |\n",
-            if *met { "" } else { " (SLO never met)" }
-        ));
-    }
-    s.push_str(
-        "\n| service | load | contender | goodput (× C) | p50 ok (µs) | p99 ok (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | RSS (KiB) | server CPU per success (µs) | sent on time | generator on time |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
-    );
-    let mut sorted: Vec<&Point> = points.iter().collect();
-    sorted.sort_by(|a, b| {
-        b.service_us
-            .cmp(&a.service_us)
-            .then(a.factor.total_cmp(&b.factor))
-            .then(a.contender.cmp(&b.contender))
-    });
-    for p in sorted {
-        s.push_str(&format!(
-            "| {} µs | {}×C | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |\n",
-            p.service_us,
-            p.factor,
-            p.contender,
-            p.goodput_over_c,
-            p.p50_us,
-            p.p99_us,
-            p.try_again,
-            if p.try_again > 0 {
-                p.reject_p99_us.to_string()
-            } else {
-                "–".into()
-            },
-            p.no_answer,
-            p.listen_overflows,
-            p.rss_kib,
-            p.cpu_us_per_success,
-            if p.schedule_kept { "yes" } else { "no" },
-            if p.generator_on_time {
-                format!("{:.1} % late", p.generator_late_pct)
-            } else {
-                format!("NO ({:.1} % late): invalid", p.generator_late_pct)
-            }
-        ));
-    }
-    // Sanity check: a served /work?us=N request must cost about N µs of server CPU. A
-    // handler that spins by the wall clock while yielding to others costs less under
-    // concurrency, and its figures then describe a cheaper workload than the others'.
-    let mut flagged: Vec<(&str, u64)> = Vec::new();
-    for p in points {
-        let cheap = p.success > 100 && p.cpu_us_per_success < 0.8 * p.service_us as f64;
-        if cheap && !flagged.contains(&(p.contender.as_str(), p.service_us)) {
-            flagged.push((p.contender.as_str(), p.service_us));
-            s.push_str(&format!(
-                "\n**Not comparable:** {} served {}×C at {:.0} µs of server CPU per success for a \
-                 {} µs handler: its `/work` does not burn the full service time per request \
-                 under concurrency, so its capacity and goodput are inflated.\n",
-                p.contender, p.factor, p.cpu_us_per_success, p.service_us
-            ));
-        }
-    }
-    s.push_str("\n| service | scenario | contender | back within SLO after | no answer | retries | requests |\n|---|---|---|---:|---:|---:|---:|\n");
-    for sc in scenarios {
-        s.push_str(&format!(
-            "| {} µs | {} | {} | {} | {} | {} | {} |\n",
-            sc.service_us,
-            sc.name,
-            sc.contender,
-            sc.settle_ms.map_or("never".into(), |v| format!("{v} ms")),
-            sc.no_answer,
-            sc.retries,
-            sc.requests
-        ));
-    }
-    s
-}
-
-const COLORS: [RGBColor; 5] = [
-    RGBColor(214, 39, 40),
-    RGBColor(31, 119, 180),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-];
-
-type Series = Vec<(String, Vec<(f64, f64)>)>;
-
-fn err<E: std::fmt::Debug>(e: E) -> String {
-    format!("chart: {e:?}")
-}
-
-/// Draws one chart; `log_x` / `log_y` pick logarithmic axes.
-fn chart(
-    path: &Path,
-    title: &str,
-    labels: (&str, &str),
-    ranges: ((f64, f64), (f64, f64)),
-    logs: (bool, bool),
-    series: &Series,
+/// Every part with `n` workers.
+fn run_workers(
+    a: &Args,
+    n: usize,
+    starter: &mut Starter<'_>,
+    notes: &mut Vec<String>,
+    res: &mut Results,
 ) -> Result<(), String> {
-    let root = SVGBackend::new(path, (860, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let ((x0, x1), (y0, y1)) = ranges;
-    macro_rules! body {
-        ($chart:expr) => {{
-            let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc(labels.0)
-                .y_desc(labels.1)
-                .draw()
-                .map_err(err)?;
-            for (i, (name, pts)) in series.iter().enumerate() {
-                let color = COLORS[i % COLORS.len()];
-                let pts: Vec<(f64, f64)> = pts
-                    .iter()
-                    .copied()
-                    .filter(|(x, y)| x.is_finite() && y.is_finite())
-                    .map(|(x, y)| (x.clamp(x0, x1), y.clamp(y0, y1)))
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-                    .map_err(err)?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                    });
-                if pts.len() <= 40 {
-                    chart
-                        .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                        .map_err(err)?;
+    let kinds = contenders(a, n);
+    if a.only.iter().any(|p| p.needs_capacity()) {
+        for &us in &a.services_us {
+            eprintln!("== {n} worker(s), service time {us} µs");
+            let mut servers = starter.start(&kinds, n, "/work?us=10", notes)?;
+            let mut caps = Vec::new();
+            for s in &servers {
+                let (c, met) = calibrate(s, a, n, us)?;
+                res.capacities.push(Capacity {
+                    contender: s.kind.name(),
+                    workers: n,
+                    workload: format!("{us} µs"),
+                    rps: c,
+                    met,
+                });
+                caps.push(c);
+            }
+            if a.has(Part::Sweep) {
+                for (round, &f) in SWEEP.iter().enumerate() {
+                    for j in 0..servers.len() {
+                        let i = (j + round) % servers.len();
+                        res.points.push(measure(&servers[i], a, n, us, caps[i], f)?);
+                    }
                 }
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
-        }};
+            if a.has(Part::Step) {
+                for to in STEPS {
+                    for (i, s) in servers.iter().enumerate() {
+                        res.scenarios.push(step(s, a, n, us, caps[i], to)?);
+                    }
+                }
+            }
+            if a.has(Part::Stall) {
+                for (i, s) in servers.iter_mut().enumerate() {
+                    if !s.alive() {
+                        return Err(format!("{} died", s.kind.name()));
+                    }
+                    res.scenarios.push(stall(s, a, n, us, caps[i])?);
+                }
+            }
+            for s in &mut servers {
+                if !s.alive() {
+                    return Err(format!("{} died", s.kind.name()));
+                }
+            }
+        }
     }
-    let mut b = ChartBuilder::on(&root);
-    b.caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(44)
-        .y_label_area_size(70);
-    match logs {
-        (true, true) => body!(b
-            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
-            .map_err(err)?),
-        (true, false) => body!(b
-            .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
-            .map_err(err)?),
-        (false, true) => body!(b
-            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-            .map_err(err)?),
-        (false, false) => body!(b.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?),
+    if a.has(Part::Io) {
+        eprintln!("== {n} worker(s), io: GET {IO_PATH} at {IO_RATE}/s");
+        let anon: Vec<Kind> = kinds
+            .iter()
+            .filter(|k| matches!(k, Kind::Anon(_)))
+            .cloned()
+            .collect();
+        let servers = starter.start(&anon, n, "/sleep?ms=1", notes)?;
+        for s in &servers {
+            res.io.push(io(s, a, n)?);
+        }
     }
-    root.present().map_err(err)?;
+    if a.has(Part::Mix) {
+        eprintln!(
+            "== {n} worker(s), mix: 90 % {}, 10 % {}",
+            MIX_CHEAP.0, MIX_EXPENSIVE.0
+        );
+        let servers = starter.start(&kinds, n, "/plaintext", notes)?;
+        let mut caps = Vec::new();
+        for s in &servers {
+            let (c, met) = calibrate_mix(s, a, n)?;
+            res.capacities.push(Capacity {
+                contender: s.kind.name(),
+                workers: n,
+                workload: "mix".into(),
+                rps: c,
+                met,
+            });
+            caps.push((c, met));
+        }
+        for (s, &(c, met)) in servers.iter().zip(&caps) {
+            res.mix.push(mix(s, a, n, c, met)?);
+        }
+    }
     Ok(())
 }
 
-fn by_contender(points: &[Point], us: u64, f: impl Fn(&Point) -> Option<f64>) -> Series {
-    let mut names: Vec<String> = Vec::new();
-    for p in points.iter().filter(|p| p.service_us == us) {
-        if !names.contains(&p.contender) {
-            names.push(p.contender.clone());
-        }
-    }
-    names
-        .into_iter()
-        .map(|n| {
-            let mut pts: Vec<(f64, f64)> = points
-                .iter()
-                .filter(|p| p.service_us == us && p.contender == n)
-                .filter_map(|p| f(p).map(|y| (p.factor, y)))
-                .collect();
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (n, pts)
-        })
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn draw_charts(
-    dir: &Path,
-    us: u64,
-    points: &[Point],
-    scenarios: &[Scenario],
-    missing: &str,
-) -> Result<(), String> {
-    let p = |name: &str| -> PathBuf { dir.join(format!("overload-{name}-{us}us.svg")) };
-    let slo = (10 * us) as f64;
-    let x = (0.4, 12.0);
-    let goodput = by_contender(points, us, |p| Some(p.goodput_over_c));
-    let gmax = goodput
-        .iter()
-        .flat_map(|(_, v)| v.iter().map(|p| p.1))
-        .fold(1.2f64, f64::max)
-        * 1.1;
-    chart(
-        &p("goodput"),
-        &format!("Goodput within SLO ({slo} µs) vs offered load, {us} µs handler{missing}"),
-        ("offered load (× C, log)", "goodput (× C)"),
-        (x, (0.0, gmax)),
-        (true, false),
-        &goodput,
-    )?;
-    let mut p99 = by_contender(points, us, |p| (p.success > 0).then_some(p.p99_us as f64));
-    p99.push((format!("SLO {slo} µs"), vec![(x.0, slo), (x.1, slo)]));
-    chart(
-        &p("p99"),
-        &format!("p99 latency of successes vs offered load, {us} µs handler{missing}"),
-        ("offered load (× C, log)", "p99 (µs, log)"),
-        (x, (10.0, 5e6)),
-        (true, true),
-        &p99,
-    )?;
-    let reject = by_contender(points, us, |p| {
-        (p.try_again > 0).then_some(p.reject_p99_us as f64)
-    });
-    let mut reject: Series = reject.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    reject.push(("goal 1 ms".into(), vec![(x.0, 1000.0), (x.1, 1000.0)]));
-    chart(
-        &p("reject"),
-        &format!("Rejection (503) latency p99 vs offered load, {us} µs handler{missing}"),
-        ("offered load (× C, log)", "503 p99 (µs, log)"),
-        (x, (10.0, 5e6)),
-        (true, true),
-        &reject,
-    )?;
-    for (key, prefix) in [
-        ("step", "step 0.8→4×C"),
-        ("step14", "step 0.8→1.4×C"),
-        ("stall", "stall"),
-    ] {
-        let sel: Vec<&Scenario> = scenarios
-            .iter()
-            .filter(|s| s.service_us == us && s.name.starts_with(prefix))
-            .collect();
-        if sel.is_empty() {
-            continue;
-        }
-        let series: Series = sel
-            .iter()
-            .map(|s| {
-                (
-                    s.contender.clone(),
-                    s.series
-                        .iter()
-                        .map(|b| (b.t_ms as f64 / 1000.0, b.completed_in_slo as f64 * 10.0))
-                        .collect(),
-                )
-            })
-            .collect();
-        let ymax = series
-            .iter()
-            .flat_map(|(_, v)| v.iter().map(|p| p.1))
-            .fold(1.0f64, f64::max)
-            * 1.2;
-        let xmax = series
-            .iter()
-            .flat_map(|(_, v)| v.iter().map(|p| p.0))
-            .fold(1.0f64, f64::max);
-        chart(
-            &p(key),
-            &format!(
-                "{}: goodput within SLO per 100 ms, {us} µs handler{missing}",
-                sel[0].name
-            ),
-            ("time (s)", "goodput (req/s)"),
-            ((0.0, xmax), (0.0, ymax)),
-            (false, false),
-            &series,
-        )?;
+    fn args(v: &[&str]) -> Result<Args, String> {
+        parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
-    Ok(())
+
+    #[test]
+    fn defaults_and_names() {
+        let a = args(&[]).unwrap();
+        assert_eq!(a.workers, vec![1]);
+        assert_eq!(a.only, Part::ALL.to_vec());
+        assert_eq!(a.suite_name(), "overload");
+        let a = args(&["--only", "io,mix", "--quick"]).unwrap();
+        assert_eq!(a.only, vec![Part::Io, Part::Mix]);
+        assert_eq!(a.suite_name(), "overload-io-mix");
+        assert!(args(&["--only", "nope"]).is_err());
+        assert!(args(&["--workers", "0"]).is_err());
+        assert!(args(&["--workers", "100000"]).is_err());
+        if machine_cpus() >= 2 {
+            let a = args(&["--workers", "1,2"]).unwrap();
+            assert_eq!(a.suite_name(), "overload-1-2w");
+        }
+    }
+
+    #[test]
+    fn contenders_per_worker_count() {
+        let a = args(&["--max-inflight", "8"]).unwrap();
+        let one: Vec<String> = contenders(&a, 1).iter().map(Kind::name).collect();
+        assert_eq!(
+            one,
+            [
+                "anon (hello, defaults)",
+                "anon (hello, max-inflight 8, adaptive off)",
+                "hyper 1 (unbounded)",
+                "hyper 1 + tower LoadShed/ConcurrencyLimit(8)"
+            ]
+        );
+        let two: Vec<String> = contenders(&a, 2).iter().map(Kind::name).collect();
+        assert_eq!(
+            two,
+            [
+                "anon (hello, defaults)",
+                "anon (hello, max-inflight 16, adaptive off)"
+            ]
+        );
+    }
 }

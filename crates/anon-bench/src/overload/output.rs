@@ -1,0 +1,675 @@
+//! What the suite prints and draws: the report's rows, the detail tables, the charts.
+
+use super::{
+    Args, Part, Point, Results, Scenario, IO_PATH, IO_RATE, MIX_CHEAP, MIX_EXPENSIVE, MIX_FACTOR,
+};
+use crate::overload::watch::LimitSample;
+use crate::report::Row;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// `""` for 1 worker, else `"N workers, "`: the prefix of a row's metric.
+fn wprefix(workers: usize) -> String {
+    if workers == 1 {
+        String::new()
+    } else {
+        format!("{workers} workers, ")
+    }
+}
+
+/// `""` for 1 worker, else `"-Nw"`: the suffix of a chart's file name.
+fn wsuffix(workers: usize) -> String {
+    if workers == 1 {
+        String::new()
+    } else {
+        format!("-{workers}w")
+    }
+}
+
+fn row(metric: String, contender: &str, v: f64, unit: &str, goal: Option<&str>) -> Row {
+    Row {
+        metric,
+        contender: contender.to_string(),
+        median: v,
+        rounds: vec![v],
+        unit: unit.to_string(),
+        goal: goal.map(str::to_string),
+    }
+}
+
+/// The flat rows of the report, goals from issue 10's acceptance.
+pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
+    for c in &res.capacities {
+        let unit = if c.met {
+            "req/s"
+        } else {
+            "req/s (never met: lowest probe)"
+        };
+        let what = if c.workload == "mix" {
+            "mix: capacity C_mix".to_string()
+        } else {
+            format!("{}: capacity C", c.workload)
+        };
+        rows.push(row(
+            format!("{}{what}", wprefix(c.workers)),
+            &c.contender,
+            c.rps,
+            unit,
+            None,
+        ));
+    }
+    for p in &res.points {
+        let goal = [(2.0, "≥ 0.97 C"), (4.0, "≥ 0.95 C"), (10.0, "≥ 0.90 C")]
+            .iter()
+            .find(|(f, _)| *f == p.factor)
+            .map(|(_, g)| *g);
+        let m = |what: &str| {
+            format!(
+                "{}{} µs: {what} at {}×C",
+                wprefix(p.workers),
+                p.service_us,
+                p.factor
+            )
+        };
+        rows.push(row(
+            m("goodput"),
+            &p.contender,
+            p.goodput_over_c,
+            "× C",
+            goal,
+        ));
+        rows.push(row(
+            m("p99 of successes"),
+            &p.contender,
+            p.p99_us as f64,
+            "µs",
+            Some(&format!("≤ {} µs (SLO)", 10 * p.service_us)),
+        ));
+        if p.try_again > 0 {
+            rows.push(row(
+                m("rejection p99"),
+                &p.contender,
+                p.reject_p99_us as f64,
+                "µs",
+                Some("≤ 1000 µs"),
+            ));
+        }
+        rows.push(row(
+            m("no answer"),
+            &p.contender,
+            p.no_answer as f64,
+            "requests",
+            Some("0"),
+        ));
+        rows.push(row(
+            m("ListenOverflows"),
+            &p.contender,
+            p.listen_overflows as f64,
+            "connections",
+            Some("0"),
+        ));
+    }
+    // Memory: peak RSS at 10 × C minus at 1 × C.
+    for p10 in res.points.iter().filter(|p| p.factor == 10.0) {
+        let p1 = res.points.iter().find(|p| {
+            p.factor == 1.0
+                && p.contender == p10.contender
+                && p.workers == p10.workers
+                && p.service_us == p10.service_us
+        });
+        if let Some(p1) = p1 {
+            let diff = (p10.rss_kib as f64 - p1.rss_kib as f64) / 1024.0;
+            rows.push(row(
+                format!(
+                    "{}{} µs: server RSS at 10×C − at 1×C",
+                    wprefix(p10.workers),
+                    p10.service_us
+                ),
+                &p10.contender,
+                diff,
+                "MiB (peak during each point)",
+                Some("≤ 16 MiB"),
+            ));
+        }
+    }
+    for s in &res.scenarios {
+        rows.push(row(
+            format!(
+                "{}{} µs: {} — back within SLO after",
+                wprefix(s.workers),
+                s.service_us,
+                s.name
+            ),
+            &s.contender,
+            s.settle_ms.map_or(f64::NAN, |v| v as f64),
+            if s.settle_ms.is_some() {
+                "ms (100 ms buckets)"
+            } else {
+                "never (NaN)"
+            },
+            s.name.starts_with("step").then_some("≤ 100 ms"),
+        ));
+    }
+    for r in &res.io {
+        let m = |what: &str| format!("{}io {IO_PATH} at {IO_RATE}/s: {what}", wprefix(r.workers));
+        rows.push(row(
+            m("answered 200"),
+            &r.contender,
+            r.success_pct,
+            "%",
+            Some("≥ 99 %"),
+        ));
+        rows.push(row(
+            m("p99 of 200s"),
+            &r.contender,
+            r.p99_us as f64,
+            "µs",
+            Some("≤ 60000 µs"),
+        ));
+        rows.push(row(
+            m("no answer"),
+            &r.contender,
+            (r.no_answer + r.listen_overflows) as f64,
+            "requests + ListenOverflows",
+            Some("0"),
+        ));
+    }
+    for r in &res.mix {
+        let m = |what: &str| format!("{}mix at {}×C_mix: {what}", wprefix(r.workers), r.factor);
+        rows.push(row(
+            m(&format!("{} answered 200 within 10 ms", MIX_CHEAP.0)),
+            &r.contender,
+            r.cheap_ok_pct,
+            "% of cheap requests",
+            Some("≥ 95 %"),
+        ));
+        rows.push(row(
+            m("no answer"),
+            &r.contender,
+            (r.no_answer + r.listen_overflows) as f64,
+            "requests + ListenOverflows",
+            Some("0"),
+        ));
+        let e = &r.expensive.outcomes;
+        rows.push(row(
+            m(&format!("{} 200 / 503 / no answer", MIX_EXPENSIVE.0)),
+            &r.contender,
+            e.success as f64,
+            &format!(
+                "200s (503s {}, no answer {}, of {})",
+                e.try_again,
+                e.no_answer(),
+                r.expensive.requests
+            ),
+            None,
+        ));
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or("–".into(), |v| v.to_string())
+}
+
+/// The wide tables of `target/bench/overload*-detail.md`.
+pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
+    let mut s = String::new();
+    if anon_missing {
+        s.push_str("Anon (hello): missing, not built yet — no figures.\n\n");
+    }
+    if !res.capacities.is_empty() {
+        s.push_str("| workers | workload | contender | capacity (req/s) |\n|---:|---|---|---:|\n");
+    }
+    for c in &res.capacities {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.0}{} |\n",
+            c.workers,
+            c.workload,
+            c.contender,
+            c.rps,
+            if c.met { "" } else { " (never met)" }
+        ));
+    }
+    if !res.points.is_empty() {
+        s.push_str(
+            "\n| workers | service | load | contender | goodput (× C) | p50 ok (µs) | p99 ok (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | peak RSS (KiB) | limit p50 | server CPU per success (µs) | sent on time | generator on time |\n\
+             |---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+        );
+    }
+    let mut sorted: Vec<&Point> = res.points.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.workers
+            .cmp(&b.workers)
+            .then(b.service_us.cmp(&a.service_us))
+            .then(a.factor.total_cmp(&b.factor))
+            .then(a.contender.cmp(&b.contender))
+    });
+    for p in sorted {
+        s.push_str(&format!(
+            "| {} | {} µs | {}×C | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |\n",
+            p.workers,
+            p.service_us,
+            p.factor,
+            p.contender,
+            p.goodput_over_c,
+            p.p50_us,
+            p.p99_us,
+            p.try_again,
+            if p.try_again > 0 {
+                p.reject_p99_us.to_string()
+            } else {
+                "–".into()
+            },
+            p.no_answer,
+            p.listen_overflows,
+            p.rss_kib,
+            opt(p.limit_p50),
+            p.cpu_us_per_success,
+            if p.schedule_kept { "yes" } else { "no" },
+            if p.generator_on_time {
+                format!("{:.1} % late", p.generator_late_pct)
+            } else {
+                format!("NO ({:.1} % late): invalid", p.generator_late_pct)
+            }
+        ));
+    }
+    // Sanity check: a served /work?us=N request must cost about N µs of server CPU. A
+    // handler that spins by the wall clock while yielding to others costs less under
+    // concurrency, and its figures then describe a cheaper workload than the others'.
+    let mut flagged: Vec<(&str, usize, u64)> = Vec::new();
+    for p in &res.points {
+        let cheap = p.success > 100 && p.cpu_us_per_success < 0.8 * p.service_us as f64;
+        let key = (p.contender.as_str(), p.workers, p.service_us);
+        if cheap && !flagged.contains(&key) {
+            flagged.push(key);
+            s.push_str(&format!(
+                "\n**Not comparable:** {} ({} workers) served {}×C at {:.0} µs of server CPU per \
+                 success for a {} µs handler: its `/work` does not burn the full service time \
+                 per request under concurrency, so its capacity and goodput are inflated.\n",
+                p.contender, p.workers, p.factor, p.cpu_us_per_success, p.service_us
+            ));
+        }
+    }
+    if !res.scenarios.is_empty() {
+        s.push_str("\n| workers | service | scenario | contender | back within SLO after | no answer | retries | requests |\n|---:|---|---|---|---:|---:|---:|---:|\n");
+    }
+    for sc in &res.scenarios {
+        s.push_str(&format!(
+            "| {} | {} µs | {} | {} | {} | {} | {} | {} |\n",
+            sc.workers,
+            sc.service_us,
+            sc.name,
+            sc.contender,
+            sc.settle_ms.map_or("never".into(), |v| format!("{v} ms")),
+            sc.no_answer,
+            sc.retries,
+            sc.requests
+        ));
+    }
+    if !res.io.is_empty() {
+        s.push_str(&format!(
+            "\nio: GET {IO_PATH} at {IO_RATE} req/s\n\n| workers | contender | 200 (%) | 200 from 1 s on (%) | 200 within 60 ms (%) | p50 200 (µs) | p99 200 (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | peak RSS (KiB) | sent on time | generator on time |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
+        ));
+    }
+    for r in &res.io {
+        s.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} % late{} |\n",
+            r.workers,
+            r.contender,
+            r.success_pct,
+            r.success_pct_after_1s,
+            r.in_slo_pct,
+            r.p50_us,
+            r.p99_us,
+            r.try_again,
+            if r.try_again > 0 {
+                r.reject_p99_us.to_string()
+            } else {
+                "–".into()
+            },
+            r.no_answer,
+            r.listen_overflows,
+            r.rss_kib,
+            if r.schedule_kept { "yes" } else { "no" },
+            r.generator_late_pct,
+            if r.generator_on_time { "" } else { ": invalid" }
+        ));
+    }
+    if !res.mix.is_empty() {
+        s.push_str(&format!(
+            "\nmix: {} × {}, {} × {}, at {MIX_FACTOR} × C_mix\n\n| workers | contender | C_mix (req/s) | cheap 200 within 10 ms (%) | cheap p99 200 (µs) | cheap 503s | expensive 200s | expensive p99 200 (µs) | expensive 503s | no answer | ListenOverflows | generator on time |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            MIX_CHEAP.1, MIX_CHEAP.0, MIX_EXPENSIVE.1, MIX_EXPENSIVE.0
+        ));
+    }
+    for r in &res.mix {
+        s.push_str(&format!(
+            "| {} | {} | {:.0}{} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.1} % late{} |\n",
+            r.workers,
+            r.contender,
+            r.capacity,
+            if r.capacity_met { "" } else { " (never met)" },
+            r.cheap_ok_pct,
+            r.cheap.success.p99_us,
+            r.cheap.outcomes.try_again,
+            r.expensive.outcomes.success,
+            r.expensive.success.p99_us,
+            r.expensive.outcomes.try_again,
+            r.no_answer,
+            r.listen_overflows,
+            r.generator_late_pct,
+            if r.generator_on_time { "" } else { ": invalid" }
+        ));
+    }
+    s
+}
+
+/// Every chart the results allow, per worker count.
+pub(super) fn draw_all(dir: &Path, res: &Results, a: &Args, missing: &str) -> Result<(), String> {
+    for &n in &a.workers {
+        let points: Vec<Point> = res
+            .points
+            .iter()
+            .filter(|p| p.workers == n)
+            .cloned()
+            .collect();
+        let scenarios: Vec<Scenario> = res
+            .scenarios
+            .iter()
+            .filter(|s| s.workers == n)
+            .cloned()
+            .collect();
+        let suffix = wsuffix(n);
+        let title_w = if n == 1 {
+            missing.to_string()
+        } else {
+            format!(", {n} workers{missing}")
+        };
+        for &us in &a.services_us {
+            draw_charts(dir, us, &suffix, &title_w, &points, &scenarios)?;
+        }
+        if a.has(Part::Io) {
+            let series: Vec<(String, &[LimitSample])> = res
+                .io
+                .iter()
+                .filter(|r| r.workers == n)
+                .map(|r| (r.contender.clone(), r.limit.as_slice()))
+                .collect();
+            limit_chart(
+                &dir.join(format!("overload-limit-io{suffix}.svg")),
+                &format!("Admission limit over time, GET {IO_PATH} at {IO_RATE}/s{title_w}"),
+                &series,
+            )?;
+        }
+        if a.has(Part::Mix) {
+            let series: Vec<(String, &[LimitSample])> = res
+                .mix
+                .iter()
+                .filter(|r| r.workers == n)
+                .map(|r| (r.contender.clone(), r.limit.as_slice()))
+                .collect();
+            limit_chart(
+                &dir.join(format!("overload-limit-mix{suffix}.svg")),
+                &format!("Admission limit over time, mix at {MIX_FACTOR}×C_mix{title_w}"),
+                &series,
+            )?;
+        }
+    }
+    Ok(())
+}
+const COLORS: [RGBColor; 5] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+];
+
+type Series = Vec<(String, Vec<(f64, f64)>)>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("chart: {e:?}")
+}
+
+/// Draws one chart; `log_x` / `log_y` pick logarithmic axes.
+fn chart(
+    path: &Path,
+    title: &str,
+    labels: (&str, &str),
+    ranges: ((f64, f64), (f64, f64)),
+    logs: (bool, bool),
+    series: &Series,
+) -> Result<(), String> {
+    let root = SVGBackend::new(path, (860, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let ((x0, x1), (y0, y1)) = ranges;
+    macro_rules! body {
+        ($chart:expr) => {{
+            let mut chart = $chart;
+            chart
+                .configure_mesh()
+                .x_desc(labels.0)
+                .y_desc(labels.1)
+                .draw()
+                .map_err(err)?;
+            for (i, (name, pts)) in series.iter().enumerate() {
+                let color = COLORS[i % COLORS.len()];
+                let pts: Vec<(f64, f64)> = pts
+                    .iter()
+                    .copied()
+                    .filter(|(x, y)| x.is_finite() && y.is_finite())
+                    .map(|(x, y)| (x.clamp(x0, x1), y.clamp(y0, y1)))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                    .map_err(err)?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+                if pts.len() <= 40 {
+                    chart
+                        .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                        .map_err(err)?;
+                }
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }};
+    }
+    let mut b = ChartBuilder::on(&root);
+    b.caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70);
+    match logs {
+        (true, true) => body!(b
+            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+            .map_err(err)?),
+        (true, false) => body!(b
+            .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+            .map_err(err)?),
+        (false, true) => body!(b
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+            .map_err(err)?),
+        (false, false) => body!(b.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?),
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn by_contender(points: &[Point], us: u64, f: impl Fn(&Point) -> Option<f64>) -> Series {
+    let mut names: Vec<String> = Vec::new();
+    for p in points.iter().filter(|p| p.service_us == us) {
+        if !names.contains(&p.contender) {
+            names.push(p.contender.clone());
+        }
+    }
+    names
+        .into_iter()
+        .map(|n| {
+            let mut pts: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.service_us == us && p.contender == n)
+                .filter_map(|p| f(p).map(|y| (p.factor, y)))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (n, pts)
+        })
+        .collect()
+}
+
+/// The limit scraped over time, one line per run (runs without a limit left out); no
+/// file when none has one.
+fn limit_chart(path: &Path, title: &str, runs: &[(String, &[LimitSample])]) -> Result<(), String> {
+    let series: Series = runs
+        .iter()
+        .map(|(name, samples)| {
+            (
+                name.clone(),
+                samples
+                    .iter()
+                    .filter_map(|s| s.limit.map(|l| (s.t_ms as f64 / 1000.0, l.max(1) as f64)))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let ymax = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|p| p.1))
+        .fold(10.0f64, f64::max)
+        * 2.0;
+    let xmax = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|p| p.0))
+        .fold(1.0f64, f64::max);
+    chart(
+        path,
+        title,
+        ("time (s)", "limit, requests (sum over workers, log)"),
+        ((0.0, xmax), (1.0, ymax)),
+        (false, true),
+        &series,
+    )
+}
+
+fn draw_charts(
+    dir: &Path,
+    us: u64,
+    suffix: &str,
+    missing: &str,
+    points: &[Point],
+    scenarios: &[Scenario],
+) -> Result<(), String> {
+    let p = |name: &str| -> PathBuf { dir.join(format!("overload-{name}-{us}us{suffix}.svg")) };
+    let slo = (10 * us) as f64;
+    let x = (0.4, 12.0);
+    if points.iter().any(|p| p.service_us == us) {
+        let goodput = by_contender(points, us, |p| Some(p.goodput_over_c));
+        let gmax = goodput
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|p| p.1))
+            .fold(1.2f64, f64::max)
+            * 1.1;
+        chart(
+            &p("goodput"),
+            &format!("Goodput within SLO ({slo} µs) vs offered load, {us} µs handler{missing}"),
+            ("offered load (× C, log)", "goodput (× C)"),
+            (x, (0.0, gmax)),
+            (true, false),
+            &goodput,
+        )?;
+        let mut p99 = by_contender(points, us, |p| (p.success > 0).then_some(p.p99_us as f64));
+        p99.push((format!("SLO {slo} µs"), vec![(x.0, slo), (x.1, slo)]));
+        chart(
+            &p("p99"),
+            &format!("p99 latency of successes vs offered load, {us} µs handler{missing}"),
+            ("offered load (× C, log)", "p99 (µs, log)"),
+            (x, (10.0, 5e6)),
+            (true, true),
+            &p99,
+        )?;
+        let reject = by_contender(points, us, |p| {
+            (p.try_again > 0).then_some(p.reject_p99_us as f64)
+        });
+        let mut reject: Series = reject.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        reject.push(("goal 1 ms".into(), vec![(x.0, 1000.0), (x.1, 1000.0)]));
+        chart(
+            &p("reject"),
+            &format!("Rejection (503) latency p99 vs offered load, {us} µs handler{missing}"),
+            ("offered load (× C, log)", "503 p99 (µs, log)"),
+            (x, (10.0, 5e6)),
+            (true, true),
+            &reject,
+        )?;
+    }
+    for (key, prefix) in [
+        ("step", "step 0.8→4×C"),
+        ("step14", "step 0.8→1.4×C"),
+        ("stall", "stall"),
+    ] {
+        let sel: Vec<&Scenario> = scenarios
+            .iter()
+            .filter(|s| s.service_us == us && s.name.starts_with(prefix))
+            .collect();
+        if sel.is_empty() {
+            continue;
+        }
+        let series: Series = sel
+            .iter()
+            .map(|s| {
+                (
+                    s.contender.clone(),
+                    s.series
+                        .iter()
+                        .map(|b| (b.t_ms as f64 / 1000.0, b.completed_in_slo as f64 * 10.0))
+                        .collect(),
+                )
+            })
+            .collect();
+        let ymax = series
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|p| p.1))
+            .fold(1.0f64, f64::max)
+            * 1.2;
+        let xmax = series
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|p| p.0))
+            .fold(1.0f64, f64::max);
+        chart(
+            &p(key),
+            &format!(
+                "{}: goodput within SLO per 100 ms, {us} µs handler{missing}",
+                sel[0].name
+            ),
+            ("time (s)", "goodput (req/s)"),
+            ((0.0, xmax), (0.0, ymax)),
+            (false, false),
+            &series,
+        )?;
+    }
+    // The admission limit during both steps, one line per contender and step.
+    let steps: Vec<(String, &[LimitSample])> = scenarios
+        .iter()
+        .filter(|s| s.service_us == us && s.name.starts_with("step"))
+        .map(|s| (format!("{}, {}", s.contender, s.name), s.limit.as_slice()))
+        .collect();
+    limit_chart(
+        &p("limit"),
+        &format!(
+            "Admission limit over time in the steps (at {:.1} s), {us} µs handler{missing}",
+            scenarios
+                .iter()
+                .find(|s| s.name.starts_with("step"))
+                .map_or(0.0, |s| s.event_ms as f64 / 1000.0)
+        ),
+        &steps,
+    )
+}
