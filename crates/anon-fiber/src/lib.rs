@@ -72,7 +72,7 @@ pub use io::{Awakened, HibernateError, Hibernation};
 pub use join::{JoinError, JoinHandle};
 pub use park::Parker;
 pub use runtime::{spawn, try_spawn, Builder, FiberBuilder, Handle, Runtime, TrySpawnError};
-pub use worker::{begin_request, end_request, end_request_at, RequestUsage};
+pub use worker::{admitted_waiting, begin_request, end_request, end_request_at, RequestUsage};
 
 /// Why a fiber could not be spawned.
 #[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]

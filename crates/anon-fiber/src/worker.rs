@@ -360,6 +360,12 @@ pub fn end_request_at(now: Instant) -> Option<RequestUsage> {
     with_worker(|w| w.and_then(|w| w.end_request(now)))
 }
 
+/// How many fibers of this worker serve an admitted request and are ready to run but
+/// waiting for their turn (see [`begin_request`]); `None` if this thread is no worker.
+pub fn admitted_waiting() -> Option<usize> {
+    with_worker(|w| w.map(|w| w.admitted.borrow().len()))
+}
+
 /// Inserts a timer on this thread's worker; `None` if this thread is no worker.
 pub(crate) fn insert_timer(deadline: Instant, entry: TimerEntry) -> Option<TimerKey> {
     with_worker(|w| w.map(|w| w.timers.borrow_mut().insert(deadline, entry)))

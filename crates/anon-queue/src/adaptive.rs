@@ -11,7 +11,7 @@
 //! compares this with Netflix's Gradient2 and Vegas, Envoy's gradient controller,
 //! Breakwater and CoDel.
 //!
-//! Once per window (at least [`AdaptiveConfig::window`] and at least the target long):
+//! Once per window (the target long, within [`AdaptiveConfig::window`] and 5 ms):
 //! - the window's mean queueing delay `q` above the target `T`: the limit shrinks to
 //!   `limit × max(T / q, 1/2)` (multiplicative decrease, proportional to the excess);
 //! - `q ≤ T` while at least half of the limit was in use: the limit grows, by a quarter
@@ -19,6 +19,12 @@
 //! - less than half in use: unchanged (nothing was learned), but a limit above
 //!   [`AdaptiveConfig::initial_limit`] decays by 1/16 towards it, so that a long quiet spell
 //!   does not leave a limit the next burst would overrun.
+//!
+//! Between windows, one more rule: a request over the limit is admitted anyway, and the
+//! limit raised to let it in, when no admitted request is waiting for the CPU at that
+//! moment (the runtime says how many are): the limit then only counts requests parked
+//! on I/O, and refusing would leave the CPU idle. This is how a server of I/O-bound
+//! handlers reaches the concurrency it needs without refusing the first burst.
 //!
 //! `T = clamp(target_ratio × b, min_target, max_target)`, where `b` is the unloaded
 //! latency averaged with each request weighted by its CPU time (`E[s·b] / E[s]`,
@@ -42,7 +48,8 @@ pub struct AdaptiveConfig {
     pub min_target: Duration,
     /// The highest target (default 50 ms).
     pub max_target: Duration,
-    /// The shortest control window (default 1 ms); a window lasts at least the target.
+    /// The shortest control window (default 1 ms); a window lasts the target, within
+    /// this and 5 ms.
     pub window: Duration,
     /// Requests whose kind (e.g. the HTTP path) was measured to cost less CPU than this
     /// are admitted up to the hard ceiling without counting against the adaptive limit
@@ -79,6 +86,9 @@ pub struct Usage {
     /// the request's unloaded latency, from which the target is derived.
     pub waited: Duration,
 }
+
+/// The longest control window.
+const MAX_WINDOW: Duration = Duration::from_millis(5);
 
 /// Weight of each new sample in the service-time averages.
 const SERVICE_EWMA: f64 = 1.0 / 32.0;
@@ -177,7 +187,8 @@ impl Controller {
         self.win_n += 1;
         self.win_peak = self.win_peak.max(in_flight);
         let target = self.target();
-        if now.saturating_duration_since(start) >= target.max(self.cfg.window) {
+        let window = target.min(MAX_WINDOW).max(self.cfg.window);
+        if now.saturating_duration_since(start) >= window {
             self.update(target.as_nanos() as f64);
             self.win_start = Some(now);
             self.win_q = 0.0;
@@ -205,6 +216,12 @@ impl Controller {
             self.limit = (self.limit * (15.0 / 16.0)).max(self.cfg.initial_limit as f64);
         }
         self.limit = self.limit.clamp(self.cfg.min_limit as f64, self.max as f64);
+    }
+
+    /// Raises the limit to at least `n` (within the ceiling); returns the limit.
+    pub(crate) fn raise_to(&mut self, n: usize) -> usize {
+        self.limit = self.limit.max(n as f64).min(self.max as f64);
+        self.limit()
     }
 
     /// Whether a kind measured at `cost` is cheap enough to skip the limit.

@@ -260,19 +260,26 @@ impl Admission {
     /// [`Rejected`] with the reason and a suggested retry-after.
     #[inline]
     pub fn admit(&self, arrived: Instant, now: Instant) -> Result<Permit<'_>, Rejected> {
-        self.admit_kind(0, arrived, now)
+        self.admit_kind(0, arrived, now, usize::MAX)
     }
 
     /// Like [`admit`](Admission::admit) for a request of kind `kind` (a hash such as
-    /// [`kind_key`](crate::kind_key) of an HTTP path; 0 = unknown). A kind whose measured
-    /// service time is below [`AdaptiveConfig::cheap_below`] is admitted up to the hard
-    /// ceiling without counting against the adaptive limit.
+    /// [`kind_key`](crate::kind_key) of an HTTP path; 0 = unknown), with `waiting` the
+    /// number of admitted requests ready to run but waiting for the CPU now, as the
+    /// runtime knows it (`usize::MAX` when it does not).
+    ///
+    /// A kind whose measured service time is below [`AdaptiveConfig::cheap_below`] is
+    /// admitted up to the hard ceiling without counting against the adaptive limit. A
+    /// request over the adaptive limit is admitted anyway, raising the limit, when
+    /// `waiting` is 0: the requests in flight are all parked (on I/O), nothing queues
+    /// for the CPU, and a refusal would only leave it idle.
     #[inline]
     pub fn admit_kind(
         &self,
         kind: u64,
         arrived: Instant,
         now: Instant,
+        waiting: usize,
     ) -> Result<Permit<'_>, Rejected> {
         let sojourn = now.saturating_duration_since(arrived);
         if let Some(c) = &self.codel {
@@ -298,7 +305,10 @@ impl Admission {
         if !try_increment(&self.in_flight, self.max) {
             return Err(self.reject(Reason::ConcurrencyLimit));
         }
-        if limited && !try_increment(&self.limited, self.limit.load(Ordering::Relaxed)) {
+        if limited
+            && !try_increment(&self.limited, self.limit.load(Ordering::Relaxed))
+            && !(waiting == 0 && self.raise_limit())
+        {
             self.in_flight.fetch_sub(1, Ordering::Release);
             return Err(self.reject(Reason::AdaptiveLimit));
         }
@@ -313,6 +323,27 @@ impl Admission {
             kind,
             limited,
         })
+    }
+
+    /// Takes one more limited slot by raising the adaptive limit to cover it; `false` if
+    /// the controller is busy (another thread updates it).
+    #[cold]
+    fn raise_limit(&self) -> bool {
+        let Some(a) = &self.adaptive else {
+            return false;
+        };
+        let Ok(mut a) = a.try_lock() else {
+            return false;
+        };
+        let n = self.limited.fetch_add(1, Ordering::Acquire) + 1;
+        let limit = a.ctl.raise_to(n);
+        self.limit.store(limit, Ordering::Relaxed);
+        if n > limit {
+            // At the ceiling already (the caller's ceiling check makes this rare).
+            self.limited.fetch_sub(1, Ordering::Release);
+            return false;
+        }
+        true
     }
 
     #[cold]
@@ -341,6 +372,15 @@ impl Admission {
             Some(c) if c.adaptive_lifo => self.standing_queue(c, now),
             _ => false,
         }
+    }
+
+    /// Whether a request of unknown kind would be refused now for the ceiling or the
+    /// adaptive limit if some admitted request waits for the CPU (a hint: other threads
+    /// may change it at once).
+    pub fn is_saturated(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) >= self.max
+            || (self.adaptive.is_some()
+                && self.limited.load(Ordering::Relaxed) >= self.limit.load(Ordering::Relaxed))
     }
 
     /// Permits out now.

@@ -152,12 +152,21 @@ impl HttpAdmission for SharedAdmission {
         let path = target.split_once('?').map_or(target, |(p, _)| p);
         let permit = w
             .adm
-            .admit_kind(kind_key(path.as_bytes()), queued_since, now)
+            .admit_kind(
+                kind_key(path.as_bytes()),
+                queued_since,
+                now,
+                anon_fiber::admitted_waiting().unwrap_or(usize::MAX),
+            )
             .map_err(|r| Again::after(r.retry_after))?;
         Ok(HttpPermit {
             permit: Some(permit),
             clocked: anon_fiber::begin_request(now),
         })
+    }
+
+    fn saturated(&self) -> bool {
+        self.0.here().adm.is_saturated() && anon_fiber::admitted_waiting() != Some(0)
     }
 
     fn release(&self, mut permit: HttpPermit<'_>) {

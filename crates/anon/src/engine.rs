@@ -196,6 +196,10 @@ impl HttpAdmission for DrainAwareAdmission {
         self.inner.release(permit);
     }
 
+    fn saturated(&self) -> bool {
+        self.inner.saturated()
+    }
+
     fn keep_alive_after_refusal(&self) -> bool {
         !self.shared.is_draining()
     }

@@ -195,6 +195,21 @@ impl Conn {
         }
     }
 
+    /// Starts with `bytes` already read from the socket (a read that returned
+    /// `bytes.len()`, asked for [`FIRST_READ`]).
+    fn preload(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.buf.len() < bytes.len() {
+            self.buf.resize(bytes.len(), 0);
+        }
+        self.buf[..bytes.len()].copy_from_slice(bytes);
+        self.start = 0;
+        self.end = bytes.len();
+        self.drained = bytes.len() < FIRST_READ;
+    }
+
     /// The request loop.
     fn run<H: Handler, A: Admission>(&mut self, srv: &Server<H, A>, start: Start) -> Exit {
         let mut head_clock = match start {
@@ -948,9 +963,20 @@ pub(crate) fn serve<H: Handler, A: Admission>(
     stream: TcpStream,
     start: Start,
 ) {
+    serve_from(srv, stream, start, &[]);
+}
+
+/// [`serve`] with `first` already read from the stream (at most [`FIRST_READ`] bytes).
+fn serve_from<H: Handler, A: Admission>(
+    srv: &Arc<Server<H, A>>,
+    stream: TcpStream,
+    start: Start,
+    first: &[u8],
+) {
     let cfg = srv.config;
     let _ = stream.set_write_timeout(Some(nonzero(cfg.write_timeout)));
     let mut conn = Conn::new(stream, cfg, Arc::clone(&srv.stats));
+    conn.preload(first);
     let exit = conn.run(srv, start);
     let Conn { stream, .. } = conn;
     match exit {
@@ -1068,11 +1094,59 @@ pub(crate) fn hibernate<H: Handler, A: Admission>(
     }
 }
 
-/// A hibernating connection has bytes: give it a fiber.
+/// Bytes a woken connection reads in the reactor callback, before it has a fiber.
+const FIRST_READ: usize = 2048;
+
+thread_local! {
+    /// The worker's buffer for that first read (the callback runs on the worker thread,
+    /// outside any fiber; only the bytes read are copied out).
+    static FIRST: RefCell<[u8; FIRST_READ]> = const { RefCell::new([0; FIRST_READ]) };
+}
+
+/// A hibernating connection has bytes: read them here, in the reactor callback; refuse
+/// the request at once when admission is saturated and says no ([`refuse_now`]), else
+/// give the connection a fiber that starts with those bytes.
 fn wake<H: Handler, A: Admission>(srv: &Arc<Server<H, A>>, stream: TcpStream, wait: Wait) {
     let start = match wait {
         Wait::FirstRequest(t) => Start::Fresh(t),
         Wait::Idle => Start::Resumed,
+    };
+    let read = FIRST.with(|first| {
+        let mut first = first.borrow_mut();
+        loop {
+            match (&*socket2::SockRef::from(&stream)).read(&mut first[..]) {
+                Ok(0) => return None,
+                Ok(n) => {
+                    if let Wait::Idle = wait {
+                        if refuse_now(srv, &stream, &first[..n]) {
+                            return Some(None);
+                        }
+                    }
+                    return Some(Some(first[..n].to_vec()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A spurious edge: wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Some(Vec::new())),
+                Err(_) => return None,
+            }
+        }
+    });
+    let first = match read {
+        // End of stream or a failed socket.
+        None => {
+            srv.stats.connections.sub(1);
+            return;
+        }
+        // Refused in place: wait for the next request.
+        Some(None) => {
+            hibernate(srv, stream, Wait::Idle);
+            return;
+        }
+        Some(Some(v)) if v.is_empty() => {
+            hibernate(srv, stream, wait);
+            return;
+        }
+        Some(Some(v)) => v,
     };
     let mut pending = Pending {
         srv: Arc::clone(srv),
@@ -1081,9 +1155,65 @@ fn wake<H: Handler, A: Admission>(srv: &Arc<Server<H, A>>, stream: TcpStream, wa
     // On `Err` the closure, and with it `pending`, is dropped: the overload reply.
     let _ = anon_fiber::spawn(move || {
         if let Some(s) = pending.stream.take() {
-            serve(&pending.srv, s, start);
+            serve_from(&pending.srv, s, start, &first);
         }
     });
+}
+
+/// The refusal without a fiber: when admission is saturated and `bytes` (all that was
+/// read) are exactly one complete bodiless keep-alive request head that admission
+/// refuses, writes the `503` (keep-alive) and returns `true`: the connection goes back to
+/// hibernation. Anything else (a body, pipelined bytes, a partial or malformed head, an
+/// admitted request, a refusal that must close) returns `false` and the fiber handles
+/// the bytes as usual.
+fn refuse_now<H: Handler, A: Admission>(
+    srv: &Server<H, A>,
+    stream: &TcpStream,
+    bytes: &[u8],
+) -> bool {
+    if !srv.admission.saturated()
+        || !srv.config.keep_alive_rejections
+        || !srv.admission.keep_alive_after_refusal()
+    {
+        return false;
+    }
+    let mut dec = MessageDecoder::new(srv.config.codec);
+    let Ok(d) = dec.decode(bytes) else {
+        return false;
+    };
+    let Event::Head(req) = d.event else {
+        return false;
+    };
+    if d.consumed != bytes.len()
+        || req.framing() != Framing::Length(0)
+        || !req.keep_alive()
+        || req.version() != Version::Http11
+    {
+        return false;
+    }
+    let again = match srv.admission.admit(&req, Instant::now()) {
+        // Admitted after all: the fiber asks again and serves it.
+        Ok(_permit) => return false,
+        Err(a) => a,
+    };
+    let mut reply = Vec::new();
+    overload_reply(&mut reply, again, Version::Http11, true);
+    srv.stats.rejected.add(1);
+    let mut sent = 0;
+    while sent < reply.len() {
+        match (&*socket2::SockRef::from(stream)).write(&reply[sent..]) {
+            Ok(0) => break,
+            Ok(k) => sent += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if sent < reply.len() {
+        // A ~100-byte reply did not fit in the socket's send buffer (the client reads
+        // nothing) or the socket failed: the connection goes.
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+    true
 }
 
 /// Outcome of a non-blocking drain.

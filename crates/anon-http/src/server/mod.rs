@@ -214,6 +214,17 @@ pub trait Admission: Send + Sync + 'static {
     fn keep_alive_after_refusal(&self) -> bool {
         true
     }
+
+    /// A hint that a request of unknown kind would be refused now (the policy is at its
+    /// limit). While it says so, a hibernating keep-alive connection whose next request
+    /// is one complete bodiless head is asked [`admit`](Admission::admit) from the
+    /// reactor callback that found it readable, and refused there without a fiber, which
+    /// makes a refusal several times cheaper than a served request. A permit granted
+    /// there is dropped (never released) and the request is asked again on its fiber.
+    /// Default `false`.
+    fn saturated(&self) -> bool {
+        false
+    }
 }
 
 /// The policy that admits everything.

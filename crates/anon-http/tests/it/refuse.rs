@@ -11,18 +11,24 @@ use anon_http::{Again, OVERLOAD_REPLY};
 
 use crate::harness::{app_server, connect, read_response, read_to_close, roundtrip, start};
 
-/// Refuses every request whose path starts with `/refuse`; counts permits given back.
+/// Refuses every request whose path starts with `/refuse`; counts permits given back
+/// and the decisions taken outside a fiber (in the reactor callback).
 struct Picky {
     /// Answer of `keep_alive_after_refusal`.
     keep: AtomicBool,
+    /// Answer of `saturated`.
+    saturated: AtomicBool,
     released: AtomicU64,
+    outside_fiber: AtomicU64,
 }
 
 impl Picky {
     fn new() -> Picky {
         Picky {
             keep: AtomicBool::new(true),
+            saturated: AtomicBool::new(false),
             released: AtomicU64::new(0),
+            outside_fiber: AtomicU64::new(0),
         }
     }
 }
@@ -39,6 +45,9 @@ impl Admission for Picky {
     type Permit<'a> = Permit<'a>;
 
     fn admit<'a>(&'a self, head: &anon_http::Request<'_>, _: Instant) -> Result<Permit<'a>, Again> {
+        if !anon_fiber::in_fiber() {
+            self.outside_fiber.fetch_add(1, Ordering::Relaxed);
+        }
         if head.target().starts_with("/refuse") {
             Err(Again::DEFAULT)
         } else {
@@ -48,6 +57,10 @@ impl Admission for Picky {
 
     fn keep_alive_after_refusal(&self) -> bool {
         self.keep.load(Ordering::Relaxed)
+    }
+
+    fn saturated(&self) -> bool {
+        self.saturated.load(Ordering::Relaxed)
     }
 }
 
@@ -208,4 +221,39 @@ fn the_admission_policy_can_close_after_a_refusal() {
         .unwrap();
     assert_eq!(read_to_close(&mut s), OVERLOAD_REPLY);
     assert_eq!(t.wait_stats(|s| s.connections == 0).rejected, 1);
+}
+
+#[test]
+fn while_saturated_a_hibernating_connection_is_refused_without_a_fiber() {
+    let t = start(app_server(fast(true)).with_admission(Picky::new()));
+    let adm = t.server.admission();
+    adm.saturated.store(true, Ordering::Relaxed);
+    let (r, mut s, mut pending) = roundtrip(t.addr, b"GET /target?first HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+    // Idle: the connection hibernates; its next request is decided in the callback.
+    t.wait_stats(|s| s.hibernating == 1);
+    let outside = adm.outside_fiber.load(Ordering::Relaxed);
+    s.write_all(b"GET /refuse HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    expect_bytes(&mut s, OVERLOAD_KEEP_ALIVE_REPLY);
+    assert_eq!(adm.outside_fiber.load(Ordering::Relaxed), outside + 1);
+    assert_eq!(t.wait_stats(|s| s.hibernating == 1).rejected, 1);
+    // An admitted request is asked in the callback, then again on its fiber, and served.
+    s.write_all(b"GET /target?ok HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut s, &mut pending);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"/target?ok"[..]));
+    assert_eq!(adm.outside_fiber.load(Ordering::Relaxed), outside + 2);
+    // A request with a body goes to a fiber, which refuses it and skips the body.
+    t.wait_stats(|s| s.hibernating == 1);
+    s.write_all(b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .unwrap();
+    expect_bytes(&mut s, OVERLOAD_KEEP_ALIVE_REPLY);
+    assert_eq!(adm.outside_fiber.load(Ordering::Relaxed), outside + 2);
+    s.write_all(b"GET /target?last HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let r = read_response(&mut s, &mut pending);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"/target?last"[..]));
+    let st = t.wait_stats(|s| s.served == 3);
+    assert_eq!((st.rejected, st.connections), (2, 1));
 }

@@ -158,6 +158,39 @@ fn adaptive_limit_is_on_by_default_and_follows_the_queueing_delay() {
 }
 
 #[test]
+fn over_the_limit_a_request_is_admitted_when_nothing_waits_for_the_cpu() {
+    let t = Instant::now();
+    let adm = Admission::new(AdmissionConfig {
+        max_in_flight: 12,
+        codel: None,
+        adaptive: Some(AdaptiveConfig {
+            initial_limit: 2,
+            ..AdaptiveConfig::default()
+        }),
+        ..AdmissionConfig::default()
+    });
+    let mut held: Vec<_> = (0..2)
+        .map(|_| adm.admit_kind(0, t, t, 0).unwrap())
+        .collect();
+    // Two in flight, one of them waiting for the CPU: the limit holds.
+    assert_eq!(
+        adm.admit_kind(0, t, t, 1).unwrap_err().reason,
+        Reason::AdaptiveLimit
+    );
+    // Both parked on I/O: admitting costs no queueing, and the limit follows.
+    for n in 3..=12 {
+        held.push(adm.admit_kind(0, t, t, 0).unwrap());
+        assert_eq!(adm.limit(), n);
+    }
+    // Never past the ceiling.
+    assert_eq!(
+        adm.admit_kind(0, t, t, 0).unwrap_err().reason,
+        Reason::ConcurrencyLimit
+    );
+    drop(held);
+}
+
+#[test]
 fn cheap_kinds_skip_the_adaptive_limit_but_not_the_ceiling() {
     let t = Instant::now();
     let adm = Admission::new(AdmissionConfig {
@@ -171,7 +204,7 @@ fn cheap_kinds_skip_the_adaptive_limit_but_not_the_ceiling() {
     });
     let (cheap, slow) = (kind_key(b"/plaintext"), kind_key(b"/work"));
     // Unknown kinds count against the limit until measured.
-    let p = adm.admit_kind(cheap, t, t).unwrap();
+    let p = adm.admit_kind(cheap, t, t, 1).unwrap();
     assert!(p.is_limited());
     p.finish(
         t,
@@ -180,7 +213,7 @@ fn cheap_kinds_skip_the_adaptive_limit_but_not_the_ceiling() {
             ..Usage::default()
         },
     );
-    let s = adm.admit_kind(slow, t, t).unwrap();
+    let s = adm.admit_kind(slow, t, t, 1).unwrap();
     s.finish(
         t,
         Usage {
@@ -190,19 +223,19 @@ fn cheap_kinds_skip_the_adaptive_limit_but_not_the_ceiling() {
     );
     // Two slow requests fill the limit...
     let slow_held: Vec<_> = (0..2)
-        .map(|_| adm.admit_kind(slow, t, t).unwrap())
+        .map(|_| adm.admit_kind(slow, t, t, 1).unwrap())
         .collect();
     assert_eq!(
-        adm.admit_kind(slow, t, t).unwrap_err().reason,
+        adm.admit_kind(slow, t, t, 1).unwrap_err().reason,
         Reason::AdaptiveLimit
     );
     // ... yet cheap ones still get in, up to the ceiling.
     let cheap_held: Vec<_> = (0..18)
-        .map(|_| adm.admit_kind(cheap, t, t).unwrap())
+        .map(|_| adm.admit_kind(cheap, t, t, 1).unwrap())
         .collect();
     assert!(cheap_held.iter().all(|p| !p.is_limited()));
     assert_eq!(
-        adm.admit_kind(cheap, t, t).unwrap_err().reason,
+        adm.admit_kind(cheap, t, t, 1).unwrap_err().reason,
         Reason::ConcurrencyLimit
     );
     assert_eq!(adm.in_flight(), 20);
@@ -413,7 +446,8 @@ fn simulate(cfg: AdmissionConfig, services: &[u64], overload: f64, light: f64, n
             );
             cpu_free = end;
         }
-        match adm.admit(t0 + us(now), t0 + us(now)) {
+        // Every admitted request is ready to run here (no I/O): all of them wait.
+        match adm.admit_kind(0, t0 + us(now), t0 + us(now), queue.len()) {
             Ok(p) => {
                 sim.admitted[phase] += 1;
                 queue.push_back((now, services[i % services.len()], p));
