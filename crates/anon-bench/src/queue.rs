@@ -250,6 +250,7 @@ fn load_average() -> String {
 /// The cost of one admission decision, on one thread, with `now` handed in.
 fn admission_rows(report: &mut Report, rounds: usize, iters: u64) {
     let t0 = Instant::now();
+    // The defaults: CoDel and the adaptive limit on.
     let adm = Admission::new_at(AdmissionConfig::default(), t0);
     let full = Admission::new_at(
         AdmissionConfig {
@@ -291,6 +292,24 @@ fn admission_rows(report: &mut Report, rounds: usize, iters: u64) {
                 for _ in 0..iters {
                     let now = Instant::now();
                     black_box(adm.admit(now, now).is_ok());
+                }
+                per(start)
+            }),
+        ),
+        (
+            "admit_kind + finish with usage (adaptive, kind known)",
+            Box::new(|| {
+                let kind = anon_queue::kind_key(b"/work");
+                let usage = anon_queue::Usage {
+                    service: Duration::from_micros(100),
+                    ..anon_queue::Usage::default()
+                };
+                let start = Instant::now();
+                for i in 0..iters {
+                    let now = black_box(t0 + Duration::from_nanos(i * 1000));
+                    if let Ok(p) = adm.admit_kind(kind, now, now, 0) {
+                        p.finish(now + Duration::from_micros(100), usage);
+                    }
                 }
                 per(start)
             }),

@@ -297,6 +297,7 @@ impl Admission {
         }
         let limited = match &self.adaptive {
             None => false,
+            Some(_) if kind == 0 => true,
             Some(a) => match a.try_lock() {
                 Ok(a) => !(kind != 0 && a.costs.get(kind).is_some_and(|c| a.ctl.is_cheap(c))),
                 Err(_) => true,
