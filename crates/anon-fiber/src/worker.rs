@@ -30,6 +30,9 @@ pub(crate) type Gen = generator::Generator<'static, (), ()>;
 /// timers); fewer when fewer were runnable at the start of the turn.
 const BUDGET: usize = 256;
 
+/// How long one turn runs admitted requests' slices before polling the reactor again.
+const ADMITTED_STEP: Duration = Duration::from_micros(200);
+
 /// The waker's token; I/O tokens are `slab key + 1`.
 const WAKE_TOKEN: Token = Token(0);
 
@@ -491,14 +494,18 @@ impl Worker {
                     None => break,
                 }
             }
-            // Then admitted requests, oldest admission first, until one has used a slice
-            // of CPU (yielded): a request's latency is its queueing behind older ones plus
-            // its own service time, not (requests in flight) × (service time) as under
-            // round robin. Fibers that park or finish do not end the step.
+            // Then admitted requests, oldest admission first, for up to ADMITTED_STEP of
+            // slices: a request's latency is its queueing behind older ones plus its own
+            // service time, not (requests in flight) × (service time) as under round
+            // robin. The step ends at the first yield past the budget, so the reactor is
+            // polled (and unadmitted work runs) at least every ADMITTED_STEP plus a slice,
+            // without an epoll_wait per slice of a CPU-bound handler.
+            let step = Instant::now();
             for _ in 0..BUDGET {
                 let next = self.admitted.borrow_mut().pop();
                 let Some(Reverse((_, key))) = next else { break };
-                if self.resume(key) == Resumed::AdmittedSlice {
+                if self.resume(key) == Resumed::AdmittedSlice && step.elapsed() >= ADMITTED_STEP
+                {
                     break;
                 }
             }
