@@ -17,7 +17,8 @@
 //!   100 ms time series, the outcomes and latencies per target ([`PathStats`]), and a
 //!   [`Verdict`] saying whether the schedule was kept — more than 1 % of requests leaving
 //!   over 1 ms late means the figures are not what was asked for, and the report says so
-//!   and why.
+//!   and why; and the generator's own load ([`GeneratorLoad`]: the share of its core it
+//!   spent working rather than polling idle — near 100 % it reads answers late).
 //! - [`hold()`] opens many keep-alive connections, one request each, and keeps them idle.
 //!
 //! Responses are read with `httparse` for the head and Content-Length for the body; a
@@ -70,7 +71,7 @@ pub use config::{
 };
 pub use hold::{hold, Held, HoldConfig, HoldError};
 pub use report::{
-    Bucket, Counts, ErrorCounts, ErrorKind, Latencies, Outcome, PathStats, Report, Summary,
-    Verdict, BUCKET,
+    Bucket, Counts, ErrorCounts, ErrorKind, GeneratorLoad, Latencies, Outcome, PathStats, Report,
+    Summary, Verdict, BUCKET,
 };
 pub use run::{run, run_with, RunError};

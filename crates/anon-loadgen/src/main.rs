@@ -165,7 +165,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
     let o = &report.outcomes;
     eprintln!(
         "requests {} = 2xx {} + 503s {} + other {} + timeout {} + error {}; goodput {:.0}/s; \
-         p50 {} us p99 {} us; {}",
+         p50 {} us p99 {} us; generator busy {:.0} % of its core{}; {}",
         report.requests,
         o.success,
         o.try_again,
@@ -175,6 +175,12 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
         report.goodput_rps,
         report.latency.success.p50_us,
         report.latency.success.p99_us,
+        report.generator.busy_fraction * 100.0,
+        if report.generator.busy_fraction >= 0.9 {
+            " (saturated: answers are read late, latencies overstated)"
+        } else {
+            ""
+        },
         report.verdict.message
     );
     if !cfg.mix.is_empty() {

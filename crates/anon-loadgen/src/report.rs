@@ -247,6 +247,29 @@ pub struct Verdict {
     pub message: String,
 }
 
+/// How hard the generator itself worked during the schedule ([`Report::generator`]).
+///
+/// While requests are outstanding the engine polls without sleeping, so its thread's CPU
+/// time is close to a whole core whatever the rate: it says nothing about headroom. The
+/// busy share counts instead the loop's turns that did something (a request fell due or
+/// left, an answer or a connection event arrived, a timeout sweep ran) and leaves out the
+/// turns whose poll found nothing and the time asleep in a poll. Near 1, the generator
+/// cannot keep up: it reads answers late, and every latency it stamps grows by its own
+/// backlog (lateness in *sending* shows in [`Verdict::generator_late_fraction`], this also
+/// catches lateness in *reading*).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorLoad {
+    /// Wall time measured: from the schedule's start to its end (or to the end of the run
+    /// when that came first), seconds.
+    pub window_s: f64,
+    /// Share of the window the engine's loop spent working rather than polling with
+    /// nothing to do, 0..=1 (of one core).
+    pub busy_fraction: f64,
+    /// The engine thread's CPU time (user + system, `/proc/thread-self/schedstat`) over
+    /// the window ÷ the window, idle polling included; `None` when unreadable.
+    pub cpu_fraction: Option<f64>,
+}
+
 /// Everything one run measured. Serialises to the JSON the binary prints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -285,6 +308,9 @@ pub struct Report {
     /// Per request target, in the order of [`Config::paths`] (one entry without a mix).
     #[serde(default)]
     pub paths: Vec<PathStats>,
+    /// The generator's own load during the schedule.
+    #[serde(default)]
+    pub generator: GeneratorLoad,
 }
 
 impl Report {
@@ -365,6 +391,7 @@ mod tests {
             },
             series,
             paths: Vec::new(),
+            generator: GeneratorLoad::default(),
         }
     }
 

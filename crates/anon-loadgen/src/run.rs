@@ -6,14 +6,15 @@
 //! does not sleep (`poll` rounds its timeout up to whole milliseconds, and a halted
 //! virtual CPU can take milliseconds to wake), so sends leave within microseconds of their
 //! intended time and answers are stamped when they arrive. The price: the generator keeps
-//! its core busy during a run — give it a core of its own.
+//! its core busy during a run — give it a core of its own. Its CPU time thus says nothing
+//! about its headroom; the report's `GeneratorLoad` counts only the turns that did work.
 
 use crate::config::{Config, ConfigError, ConnMode, MAX_RESPONSE_BYTES};
 use crate::http::{parse_response, request_bytes};
 use crate::mix::Picker;
 use crate::report::{
-    Bucket, Counts, ErrorCounts, ErrorKind, Latencies, Outcome, PathStats, Report, Summary,
-    Verdict, BUCKET,
+    Bucket, Counts, ErrorCounts, ErrorKind, GeneratorLoad, Latencies, Outcome, PathStats, Report,
+    Summary, Verdict, BUCKET,
 };
 use crate::schedule::Schedule;
 use anon_reactor::{Events, Interest, Poll, Token};
@@ -357,9 +358,15 @@ impl<'a> Engine<'a> {
         }
         let mut schedule = Schedule::new(&self.cfg.phases, self.cfg.arrival, self.cfg.seed);
         let mut events = Events::with_capacity(1024);
+        let cpu_at_start = thread_cpu();
         self.start = Instant::now();
         self.last_outcome = self.start;
         on_start(self.start);
+        // The generator's own load over the schedule: the time of the loop's idle turns
+        // (see `GeneratorLoad`), until the schedule's end.
+        let window_end = self.start + self.cfg.schedule_len();
+        let mut idle = Duration::ZERO;
+        let mut load: Option<GeneratorLoad> = None;
         let at = |start: Instant, off: f64| start + Duration::from_secs_f64(off);
         let mut next = schedule.next_offset().map(|o| at(self.start, o));
         let drain_deadline = self.start
@@ -369,6 +376,10 @@ impl<'a> Engine<'a> {
         let mut next_sweep = self.start + SWEEP;
         loop {
             let now = Instant::now();
+            if load.is_none() && now >= window_end {
+                load = Some(generator_load(self.start, now, idle, cpu_at_start));
+            }
+            let before = (self.scheduled, self.queue.len());
             // 1. Requests that fell due join the queue.
             while let Some(t) = next {
                 if t > now || self.scheduled + self.retries >= self.cfg.max_requests {
@@ -395,7 +406,8 @@ impl<'a> Engine<'a> {
             // 2. Queued requests go to free connections.
             self.dispatch(now);
             // 3. Timeouts.
-            if now >= next_sweep {
+            let swept = now >= next_sweep;
+            if swept {
                 self.sweep(now);
                 next_sweep = now + SWEEP;
             }
@@ -423,10 +435,20 @@ impl<'a> Engine<'a> {
                 } else {
                     wait - Duration::from_millis(1)
                 };
+            let slept_from = (!timeout.is_zero()).then(Instant::now);
             self.poll
                 .poll(&mut events, Some(timeout))
                 .map_err(RunError::Reactor)?;
+            let top = now;
             let now = Instant::now();
+            if load.is_none() {
+                if events.is_empty() && !swept && (self.scheduled, self.queue.len()) == before {
+                    // A turn that found nothing to do.
+                    idle += now.saturating_duration_since(top);
+                } else if let Some(t) = slept_from {
+                    idle += now.saturating_duration_since(t);
+                }
+            }
             for ev in events.iter() {
                 let i = ev.token().0;
                 if i < self.conns.len() {
@@ -439,10 +461,12 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        let load =
+            load.unwrap_or_else(|| generator_load(self.start, Instant::now(), idle, cpu_at_start));
         for i in 0..self.conns.len() {
             self.close(i);
         }
-        Ok(self.report())
+        Ok(self.report(load))
     }
 
     /// Hands queued requests to free connections (idle first, then reconnecting).
@@ -729,7 +753,7 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn report(self) -> Report {
+    fn report(self, generator: GeneratorLoad) -> Report {
         let requests = self.scheduled + self.retries;
         let late_fraction = if requests == 0 {
             0.0
@@ -829,8 +853,36 @@ impl<'a> Engine<'a> {
             },
             series,
             paths,
+            generator,
         }
     }
+}
+
+/// The generator's load over `start..end`, given the loop's idle time in it and the
+/// thread's CPU time at the start.
+fn generator_load(
+    start: Instant,
+    end: Instant,
+    idle: Duration,
+    cpu_at_start: Option<Duration>,
+) -> GeneratorLoad {
+    let window = end.saturating_duration_since(start).as_secs_f64();
+    let w = window.max(1e-9);
+    GeneratorLoad {
+        window_s: window,
+        busy_fraction: (1.0 - idle.as_secs_f64() / w).clamp(0.0, 1.0),
+        cpu_fraction: cpu_at_start
+            .zip(thread_cpu())
+            .map(|(a, b)| b.saturating_sub(a).as_secs_f64() / w),
+    }
+}
+
+/// CPU time (user + system) of the calling thread so far, from the first field of
+/// `/proc/thread-self/schedstat` (ns); `None` when unreadable.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 fn bucket_index(start: Instant, t: Instant, len: usize) -> usize {

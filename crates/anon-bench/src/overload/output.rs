@@ -1,7 +1,8 @@
 //! What the suite prints and draws: the report's rows, the detail tables, the charts.
 
 use super::{
-    Args, Part, Point, Results, Scenario, IO_PATH, IO_RATE, MIX_CHEAP, MIX_EXPENSIVE, MIX_FACTOR,
+    Args, Part, Point, Results, Scenario, GENERATOR_BOUND, IO_PATH, IO_RATE, MIX_CHEAP,
+    MIX_EXPENSIVE, MIX_FACTOR,
 };
 use crate::overload::watch::LimitSample;
 use crate::report::Row;
@@ -26,6 +27,90 @@ fn wsuffix(workers: usize) -> String {
     }
 }
 
+/// A flat row's unit, marked when the generator was the bottleneck of the run measured.
+fn unit_of(unit: &str, generator_bound: bool) -> String {
+    if generator_bound {
+        format!("{unit} — generator-bound: understates the server")
+    } else {
+        unit.to_string()
+    }
+}
+
+/// The "generator CPU" cell of the detail tables.
+fn gen_cell(pct: f64, bound: bool) -> String {
+    if bound {
+        format!("{pct:.0} %: generator-bound")
+    } else {
+        format!("{pct:.0} %")
+    }
+}
+
+/// The report's note on the generator's ceiling as this run measured it.
+pub(super) fn generator_ceiling(res: &Results) -> String {
+    // (offered req/s, generator busy %) of every run that has both.
+    let runs: Vec<(f64, f64)> = res
+        .points
+        .iter()
+        .map(|p| (p.offered_rps, p.generator_cpu_pct))
+        .chain(res.io.iter().map(|r| (r.offered_rps, r.generator_cpu_pct)))
+        .chain(res.mix.iter().map(|r| (r.offered_rps, r.generator_cpu_pct)))
+        .collect();
+    ceiling_note(&runs)
+}
+
+/// [`generator_ceiling`] of the (offered req/s, generator busy %) of the runs.
+fn ceiling_note(runs: &[(f64, f64)]) -> String {
+    let runs: Vec<(f64, f64)> = runs
+        .iter()
+        .copied()
+        .filter(|(rate, pct)| *rate > 0.0 && pct.is_finite())
+        .collect();
+    let bound = GENERATOR_BOUND * 100.0;
+    let mut parts = Vec::new();
+    let below = runs
+        .iter()
+        .filter(|r| r.1 < bound)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((rate, pct)) = below {
+        parts.push(format!(
+            "highest offered rate with the generator under {bound:.0} % busy: {rate:.0} req/s \
+             ({pct:.0} %)"
+        ));
+    }
+    let above = runs
+        .iter()
+        .filter(|r| r.1 >= bound)
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    match above {
+        Some((rate, pct)) => parts.push(format!(
+            "lowest generator-bound one: {rate:.0} req/s ({pct:.0} %)"
+        )),
+        None => parts.push("no run was generator-bound".into()),
+    }
+    let mut est: Vec<f64> = runs
+        .iter()
+        .filter(|r| (10.0..bound).contains(&r.1))
+        .map(|(rate, pct)| rate * 100.0 / pct)
+        .collect();
+    if !est.is_empty() {
+        est.sort_by(f64::total_cmp);
+        parts.push(format!(
+            "ceiling estimated as offered rate ÷ busy share (median over the {} runs 10–{bound:.0} \
+             % busy): ≈ {:.0} req/s",
+            est.len(),
+            est[est.len() / 2]
+        ));
+    }
+    if runs.is_empty() {
+        "generator ceiling: no run measured".into()
+    } else {
+        format!(
+            "generator ceiling in this run (sweep points, io, mix): {}",
+            parts.join("; ")
+        )
+    }
+}
+
 fn row(metric: String, contender: &str, v: f64, unit: &str, goal: Option<&str>) -> Row {
     Row {
         metric,
@@ -41,9 +126,11 @@ fn row(metric: String, contender: &str, v: f64, unit: &str, goal: Option<&str>) 
 pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
     for c in &res.capacities {
         let unit = if c.met {
-            "req/s"
+            "req/s".to_string()
+        } else if c.probes > 0 && c.generator_bound_probes == c.probes {
+            "req/s (never met: lowest probe; every probe generator-bound)".to_string()
         } else {
-            "req/s (never met: lowest probe)"
+            "req/s (never met: lowest probe)".to_string()
         };
         let what = if c.workload == "mix" {
             "mix: capacity C_mix".to_string()
@@ -54,11 +141,12 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
             format!("{}{what}", wprefix(c.workers)),
             &c.contender,
             c.rps,
-            unit,
+            &unit,
             None,
         ));
     }
     for p in &res.points {
+        let u = |unit: &str| unit_of(unit, p.generator_bound);
         let goal = [(2.0, "≥ 0.97 C"), (4.0, "≥ 0.95 C"), (10.0, "≥ 0.90 C")]
             .iter()
             .find(|(f, _)| *f == p.factor)
@@ -75,14 +163,14 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
             m("goodput"),
             &p.contender,
             p.goodput_over_c,
-            "× C",
+            &u("× C"),
             goal,
         ));
         rows.push(row(
             m("p99 of successes"),
             &p.contender,
             p.p99_us as f64,
-            "µs",
+            &u("µs"),
             Some(&format!("≤ {} µs (SLO)", 10 * p.service_us)),
         ));
         if p.try_again > 0 {
@@ -90,7 +178,7 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
                 m("rejection p99"),
                 &p.contender,
                 p.reject_p99_us as f64,
-                "µs",
+                &u("µs"),
                 Some("≤ 1000 µs"),
             ));
         }
@@ -98,14 +186,14 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
             m("no answer"),
             &p.contender,
             p.no_answer as f64,
-            "requests",
+            &u("requests"),
             Some("0"),
         ));
         rows.push(row(
             m("ListenOverflows"),
             &p.contender,
             p.listen_overflows as f64,
-            "connections",
+            &u("connections"),
             Some("0"),
         ));
     }
@@ -142,52 +230,57 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
             ),
             &s.contender,
             s.settle_ms.map_or(f64::NAN, |v| v as f64),
-            if s.settle_ms.is_some() {
-                "ms (100 ms buckets)"
-            } else {
-                "never (NaN)"
-            },
+            &unit_of(
+                if s.settle_ms.is_some() {
+                    "ms (100 ms buckets)"
+                } else {
+                    "never (NaN)"
+                },
+                s.generator_bound,
+            ),
             s.name.starts_with("step").then_some("≤ 100 ms"),
         ));
     }
     for r in &res.io {
         let m = |what: &str| format!("{}io {IO_PATH} at {IO_RATE}/s: {what}", wprefix(r.workers));
+        let u = |unit: &str| unit_of(unit, r.generator_bound);
         rows.push(row(
             m("answered 200"),
             &r.contender,
             r.success_pct,
-            "%",
+            &u("%"),
             Some("≥ 99 %"),
         ));
         rows.push(row(
             m("p99 of 200s"),
             &r.contender,
             r.p99_us as f64,
-            "µs",
+            &u("µs"),
             Some("≤ 60000 µs"),
         ));
         rows.push(row(
             m("no answer"),
             &r.contender,
             (r.no_answer + r.listen_overflows) as f64,
-            "requests + ListenOverflows",
+            &u("requests + ListenOverflows"),
             Some("0"),
         ));
     }
     for r in &res.mix {
         let m = |what: &str| format!("{}mix at {}×C_mix: {what}", wprefix(r.workers), r.factor);
+        let u = |unit: &str| unit_of(unit, r.generator_bound);
         rows.push(row(
             m(&format!("{} answered 200 within 10 ms", MIX_CHEAP.0)),
             &r.contender,
             r.cheap_ok_pct,
-            "% of cheap requests",
+            &u("% of cheap requests"),
             Some("≥ 95 %"),
         ));
         rows.push(row(
             m("no answer"),
             &r.contender,
             (r.no_answer + r.listen_overflows) as f64,
-            "requests + ListenOverflows",
+            &u("requests + ListenOverflows"),
             Some("0"),
         ));
         let e = &r.expensive.outcomes;
@@ -195,12 +288,12 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
             m(&format!("{} 200 / 503 / no answer", MIX_EXPENSIVE.0)),
             &r.contender,
             e.success as f64,
-            &format!(
+            &u(&format!(
                 "200s (503s {}, no answer {}, of {})",
                 e.try_again,
                 e.no_answer(),
                 r.expensive.requests
-            ),
+            )),
             None,
         ));
     }
@@ -217,22 +310,27 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
         s.push_str("Anon (hello): missing, not built yet — no figures.\n\n");
     }
     if !res.capacities.is_empty() {
-        s.push_str("| workers | workload | contender | capacity (req/s) |\n|---:|---|---|---:|\n");
+        s.push_str(
+            "| workers | workload | contender | capacity (req/s) | generator-bound probes |\n\
+             |---:|---|---|---:|---:|\n",
+        );
     }
     for c in &res.capacities {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.0}{} |\n",
+            "| {} | {} | {} | {:.0}{} | {} of {} |\n",
             c.workers,
             c.workload,
             c.contender,
             c.rps,
-            if c.met { "" } else { " (never met)" }
+            if c.met { "" } else { " (never met)" },
+            c.generator_bound_probes,
+            c.probes
         ));
     }
     if !res.points.is_empty() {
         s.push_str(
-            "\n| workers | service | load | contender | goodput (× C) | p50 ok (µs) | p99 ok (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | peak RSS (KiB) | limit p50 | server CPU per success (µs) | sent on time | generator on time |\n\
-             |---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+            "\n| workers | service | load | contender | goodput (× C) | p50 ok (µs) | p99 ok (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | peak RSS (KiB) | limit p50 | server CPU per success (µs) | sent on time | generator on time | generator CPU |\n\
+             |---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n",
         );
     }
     let mut sorted: Vec<&Point> = res.points.iter().collect();
@@ -245,7 +343,7 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
     });
     for p in sorted {
         s.push_str(&format!(
-            "| {} | {} µs | {}×C | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |\n",
+            "| {} | {} µs | {}×C | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} |\n",
             p.workers,
             p.service_us,
             p.factor,
@@ -269,7 +367,16 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
                 format!("{:.1} % late", p.generator_late_pct)
             } else {
                 format!("NO ({:.1} % late): invalid", p.generator_late_pct)
-            }
+            },
+            gen_cell(p.generator_cpu_pct, p.generator_bound)
+        ));
+    }
+    for p in res.points.iter().filter(|p| p.generator_bound) {
+        s.push_str(&format!(
+            "\n**Generator-bound:** {} ({} workers) at {}×C of the {} µs handler ({:.0} req/s \
+             offered): generator-bound ({:.0} % CPU): latency and goodput understate the \
+             server.\n",
+            p.contender, p.workers, p.factor, p.service_us, p.offered_rps, p.generator_cpu_pct
         ));
     }
     // Sanity check: a served /work?us=N request must cost about N µs of server CPU. A
@@ -290,11 +397,11 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
         }
     }
     if !res.scenarios.is_empty() {
-        s.push_str("\n| workers | service | scenario | contender | back within SLO after | no answer | retries | requests |\n|---:|---|---|---|---:|---:|---:|---:|\n");
+        s.push_str("\n| workers | service | scenario | contender | back within SLO after | no answer | retries | requests | generator CPU |\n|---:|---|---|---|---:|---:|---:|---:|---:|\n");
     }
     for sc in &res.scenarios {
         s.push_str(&format!(
-            "| {} | {} µs | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} µs | {} | {} | {} | {} | {} | {} | {} |\n",
             sc.workers,
             sc.service_us,
             sc.name,
@@ -302,17 +409,18 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
             sc.settle_ms.map_or("never".into(), |v| format!("{v} ms")),
             sc.no_answer,
             sc.retries,
-            sc.requests
+            sc.requests,
+            gen_cell(sc.generator_cpu_pct, sc.generator_bound)
         ));
     }
     if !res.io.is_empty() {
         s.push_str(&format!(
-            "\nio: GET {IO_PATH} at {IO_RATE} req/s\n\n| workers | contender | 200 (%) | 200 from 1 s on (%) | 200 within 60 ms (%) | p50 200 (µs) | p99 200 (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | peak RSS (KiB) | sent on time | generator on time |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
+            "\nio: GET {IO_PATH} at {IO_RATE} req/s\n\n| workers | contender | 200 (%) | 200 from 1 s on (%) | 200 within 60 ms (%) | p50 200 (µs) | p99 200 (µs) | 503s | 503 p99 (µs) | no answer | ListenOverflows | peak RSS (KiB) | sent on time | generator on time | generator CPU |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|\n"
         ));
     }
     for r in &res.io {
         s.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} % late{} |\n",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} % late{} | {} |\n",
             r.workers,
             r.contender,
             r.success_pct,
@@ -331,18 +439,19 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
             r.rss_kib,
             if r.schedule_kept { "yes" } else { "no" },
             r.generator_late_pct,
-            if r.generator_on_time { "" } else { ": invalid" }
+            if r.generator_on_time { "" } else { ": invalid" },
+            gen_cell(r.generator_cpu_pct, r.generator_bound)
         ));
     }
     if !res.mix.is_empty() {
         s.push_str(&format!(
-            "\nmix: {} × {}, {} × {}, at {MIX_FACTOR} × C_mix\n\n| workers | contender | C_mix (req/s) | cheap 200 within 10 ms (%) | cheap p99 200 (µs) | cheap 503s | expensive 200s | expensive p99 200 (µs) | expensive 503s | no answer | ListenOverflows | generator on time |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            "\nmix: {} × {}, {} × {}, at {MIX_FACTOR} × C_mix\n\n| workers | contender | C_mix (req/s) | cheap 200 within 10 ms (%) | cheap p99 200 (µs) | cheap 503s | expensive 200s | expensive p99 200 (µs) | expensive 503s | no answer | ListenOverflows | generator on time | generator CPU |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n",
             MIX_CHEAP.1, MIX_CHEAP.0, MIX_EXPENSIVE.1, MIX_EXPENSIVE.0
         ));
     }
     for r in &res.mix {
         s.push_str(&format!(
-            "| {} | {} | {:.0}{} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.1} % late{} |\n",
+            "| {} | {} | {:.0}{} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.1} % late{} | {} |\n",
             r.workers,
             r.contender,
             r.capacity,
@@ -356,7 +465,8 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
             r.no_answer,
             r.listen_overflows,
             r.generator_late_pct,
-            if r.generator_on_time { "" } else { ": invalid" }
+            if r.generator_on_time { "" } else { ": invalid" },
+            gen_cell(r.generator_cpu_pct, r.generator_bound)
         ));
     }
     s
@@ -672,4 +782,38 @@ fn draw_charts(
         ),
         &steps,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_ceiling_note() {
+        let n = ceiling_note(&[(2000.0, 10.0), (8000.0, 50.0), (16000.0, 95.0), (0.0, 5.0)]);
+        assert!(n.contains("under 90 % busy: 8000 req/s (50 %)"), "{n}");
+        assert!(
+            n.contains("lowest generator-bound one: 16000 req/s (95 %)"),
+            "{n}"
+        );
+        // 2000 / 0.10 = 20 000 and 8000 / 0.5 = 16 000: the median of two is the upper.
+        assert!(
+            n.contains("median over the 2 runs") && n.contains("≈ 20000 req/s"),
+            "{n}"
+        );
+        let n = ceiling_note(&[(500.0, 3.0)]);
+        assert!(
+            n.contains("no run was generator-bound") && !n.contains("≈"),
+            "{n}"
+        );
+        assert_eq!(ceiling_note(&[]), "generator ceiling: no run measured");
+    }
+
+    #[test]
+    fn generator_bound_marks() {
+        assert_eq!(unit_of("µs", false), "µs");
+        assert!(unit_of("µs", true).contains("generator-bound"));
+        assert_eq!(gen_cell(42.4, false), "42 %");
+        assert_eq!(gen_cell(97.0, true), "97 %: generator-bound");
+    }
 }

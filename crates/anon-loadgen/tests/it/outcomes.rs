@@ -57,6 +57,11 @@ fn silent_server_requests_time_out() {
         "{:?}",
         r.latency.timeout
     );
+    // Waiting on a silent server is not work: the loop polls without sleeping, but its
+    // idle turns do not count as busy.
+    let g = r.generator;
+    assert!((0.25..1.0).contains(&g.window_s), "{g:?}");
+    assert!(g.busy_fraction < 0.5, "{g:?}");
 }
 
 #[test]
