@@ -17,6 +17,12 @@
 //! - [`net`] sockets implement `Read`/`Write`: on `EAGAIN` they register with the worker's
 //!   reactor (edge-triggered), park, and retry on readiness; outside fibers they block like
 //!   std sockets. [`net::TcpStream::on_readable`] parks a connection without a fiber.
+//! - **Scheduling.** Each worker turn resumes the runnable fibers that serve no admitted
+//!   request first, in FIFO order, then fibers serving an admitted request
+//!   ([`begin_request`]) oldest admission first, then polls its reactor: under overload a
+//!   request's latency is its queueing behind older requests plus its own service time,
+//!   not (requests in flight) × (service time). The worker measures each admitted
+//!   request's CPU time and queueing delay ([`RequestUsage`]) for admission control.
 //! - A panicking fiber unwinds only its own stack; [`JoinHandle::join`] returns the panic.
 //!   A stack overflow aborts with a message naming the fiber.
 //!

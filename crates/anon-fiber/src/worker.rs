@@ -121,12 +121,10 @@ struct ReqClock {
     since: Instant,
     /// When the running slice began (`None` while the fiber is not running).
     slice_start: Option<Instant>,
-    /// The worker's admitted-work clock, and the time, when the fiber became runnable
-    /// (`None` while it runs or is parked).
-    runnable_mark: Option<(Duration, Instant)>,
+    /// When the fiber became runnable (`None` while it runs or is parked).
+    runnable_since: Option<Instant>,
     cpu: Duration,
     queued: Duration,
-    waited: Duration,
 }
 
 /// What an admitted request used, as its worker measured it (see [`begin_request`]).
@@ -134,14 +132,10 @@ struct ReqClock {
 pub struct RequestUsage {
     /// Time the request's fiber ran (its slices, from admission to the end).
     pub cpu: Duration,
-    /// Time the request's fiber was runnable while other admitted requests ran: the
-    /// queueing delay it suffered behind admitted work. Time spent meanwhile on
-    /// unadmitted work (accepting, parsing, refusing) is not counted: refusing more
-    /// requests cannot shorten it.
+    /// Time the request's fiber was ready to run but waited for the worker, whatever
+    /// ran instead (older requests, refusals, other connections): its queueing delay
+    /// after admission. `latency - queued` is what the request would take unloaded.
     pub queued: Duration,
-    /// Time the request's fiber was runnable but not running, whatever ran instead
-    /// (at least `queued`): `latency - waited` is what the request would take unloaded.
-    pub waited: Duration,
 }
 
 /// What [`Worker::resume`] saw.
@@ -170,9 +164,6 @@ pub(crate) struct Worker {
     runq: RefCell<VecDeque<usize>>,
     /// Runnable fibers serving an admitted request, oldest admission first.
     admitted: RefCell<BinaryHeap<Reverse<(Instant, usize)>>>,
-    /// Total time admitted requests have run on this worker: a request's queueing delay
-    /// is how much this advanced while it was runnable.
-    admitted_busy: Cell<Duration>,
     current: Cell<Option<usize>>,
     switch: Cell<Switch>,
     pool: RefCell<Vec<Gen>>,
@@ -330,8 +321,8 @@ where
 ///
 /// Until [`end_request`], the worker resumes this fiber after the unadmitted runnable
 /// fibers of each turn (accepting, reading heads, refusing), and among admitted fibers
-/// the oldest admission first, one CPU slice (up to a yield) per turn; it also measures
-/// the request's CPU time and its queueing delay behind other admitted requests. A
+/// the oldest admission first, for up to about 200 µs of slices per turn; it also measures
+/// the request's CPU time and its queueing delay (time ready to run but not running). A
 /// fiber serves one request at a time: a second call restarts the clock. Returns `false`
 /// (and does nothing) outside a fiber.
 ///
@@ -438,7 +429,6 @@ impl Worker {
             fibers: RefCell::new(Slab::with_capacity(64)),
             runq: RefCell::new(VecDeque::with_capacity(256)),
             admitted: RefCell::new(BinaryHeap::with_capacity(64)),
-            admitted_busy: Cell::new(Duration::ZERO),
             current: Cell::new(None),
             switch: Cell::new(Switch::Yield),
             pool: RefCell::new(Vec::with_capacity(cfg.pool_max)),
@@ -504,8 +494,7 @@ impl Worker {
             for _ in 0..BUDGET {
                 let next = self.admitted.borrow_mut().pop();
                 let Some(Reverse((_, key))) = next else { break };
-                if self.resume(key) == Resumed::AdmittedSlice && step.elapsed() >= ADMITTED_STEP
-                {
+                if self.resume(key) == Resumed::AdmittedSlice && step.elapsed() >= ADMITTED_STEP {
                     break;
                 }
             }
@@ -520,9 +509,8 @@ impl Worker {
         let Some(req) = fibers.get_mut(key).and_then(|s| s.req.as_mut()) else {
             return false;
         };
-        if req.runnable_mark.is_none() {
-            let now = *now.get_or_insert_with(Instant::now);
-            req.runnable_mark = Some((self.admitted_busy.get(), now));
+        if req.runnable_since.is_none() {
+            req.runnable_since = Some(*now.get_or_insert_with(Instant::now));
         }
         let since = req.since;
         drop(fibers);
@@ -666,9 +654,8 @@ impl Worker {
             };
             if let Some(req) = &mut slot.req {
                 let now = Instant::now();
-                if let Some((busy, at)) = req.runnable_mark.take() {
-                    req.queued += self.admitted_busy.get().saturating_sub(busy);
-                    req.waited += now.saturating_duration_since(at);
+                if let Some(at) = req.runnable_since.take() {
+                    req.queued += now.saturating_duration_since(at);
                 }
                 req.slice_start = Some(now);
             }
@@ -702,12 +689,10 @@ impl Worker {
             let admitted = slot.req.as_mut().map(|req| {
                 let now = Instant::now();
                 if let Some(s) = req.slice_start.take() {
-                    let ran = now.saturating_duration_since(s);
-                    req.cpu += ran;
-                    self.admitted_busy.set(self.admitted_busy.get() + ran);
+                    req.cpu += now.saturating_duration_since(s);
                 }
                 if requeue {
-                    req.runnable_mark = Some((self.admitted_busy.get(), now));
+                    req.runnable_since = Some(now);
                 }
                 req.since
             });
@@ -742,10 +727,9 @@ impl Worker {
         slot.req = Some(ReqClock {
             since,
             slice_start: Some(since),
-            runnable_mark: None,
+            runnable_since: None,
             cpu: Duration::ZERO,
             queued: Duration::ZERO,
-            waited: Duration::ZERO,
         });
         true
     }
@@ -756,14 +740,11 @@ impl Worker {
         let mut fibers = self.fibers.borrow_mut();
         let mut req = fibers.get_mut(key)?.req.take()?;
         if let Some(s) = req.slice_start.take() {
-            let ran = now.saturating_duration_since(s);
-            req.cpu += ran;
-            self.admitted_busy.set(self.admitted_busy.get() + ran);
+            req.cpu += now.saturating_duration_since(s);
         }
         Some(RequestUsage {
             cpu: req.cpu,
             queued: req.queued,
-            waited: req.waited,
         })
     }
 

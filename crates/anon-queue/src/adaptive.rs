@@ -1,7 +1,7 @@
 //! The adaptive concurrency limit: pure logic, time given by the caller.
 //!
 //! The signal is a request's **queueing delay after admission** (the time it was ready to
-//! run but waited while other admitted requests ran), measured by the runtime, compared
+//! run but waited for the CPU, whatever ran instead), measured by the runtime, compared
 //! with a **target derived from the unloaded latency the server measures**: each
 //! request's latency minus its queueing delay (its CPU time plus its waits on I/O), which
 //! is what it would take if nothing queued. Latency splits into service + queueing +
@@ -78,13 +78,11 @@ impl Default for AdaptiveConfig {
 pub struct Usage {
     /// CPU time the request used (its running slices).
     pub service: Duration,
-    /// Time it was ready to run but waited behind other admitted requests (its queueing
-    /// delay after admission): the control signal.
+    /// Time it was ready to run but waited for the CPU, whatever ran instead (older
+    /// requests, refusals, other connections): its queueing delay after admission, the
+    /// control signal. Latency minus this is the request's unloaded latency, from which
+    /// the target is derived.
     pub queued: Duration,
-    /// Time it was ready to run but not running, whatever ran instead (at least
-    /// `queued`; unadmitted work such as refusals counts here too). Latency minus this is
-    /// the request's unloaded latency, from which the target is derived.
-    pub waited: Duration,
 }
 
 /// The longest control window.
@@ -172,8 +170,7 @@ impl Controller {
         // waiters gets a target from their latency.
         let s = (usage.service.as_nanos() as f64).max(1.0);
         let q = usage.queued.as_nanos() as f64;
-        let waited = usage.waited.max(usage.queued).as_nanos() as f64;
-        let b = (latency.as_nanos() as f64 - waited).max(s);
+        let b = (latency.as_nanos() as f64 - q).max(s);
         if self.seen {
             self.s1 += (s - self.s1) * SERVICE_EWMA;
             self.sb += (s * b - self.sb) * SERVICE_EWMA;
@@ -310,7 +307,6 @@ mod tests {
                     Usage {
                         service,
                         queued: service * k as u32,
-                        waited: service * k as u32,
                     },
                     service * (k as u32 + 1),
                     n - k,

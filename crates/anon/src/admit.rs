@@ -183,7 +183,6 @@ impl HttpAdmission for SharedAdmission {
                 Usage {
                     service: u.cpu,
                     queued: u.queued,
-                    waited: u.waited,
                 },
             );
         }

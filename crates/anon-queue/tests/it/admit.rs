@@ -133,7 +133,6 @@ fn adaptive_limit_is_on_by_default_and_follows_the_queueing_delay() {
                 Usage {
                     service: ms(1),
                     queued: ms(k as u64),
-                    waited: ms(k as u64),
                 },
             );
         }
@@ -441,7 +440,6 @@ fn simulate(cfg: AdmissionConfig, services: &[u64], overload: f64, light: f64, n
                 Usage {
                     service: us(service),
                     queued: us(queued),
-                    waited: us(queued),
                 },
             );
             cpu_free = end;
