@@ -321,6 +321,7 @@ impl Admission {
         Ok(Permit {
             adm: self,
             start: now,
+            sojourn,
             kind,
             limited,
         })
@@ -477,6 +478,8 @@ impl std::fmt::Debug for Admission {
 pub struct Permit<'a> {
     adm: &'a Admission,
     start: Instant,
+    /// The wait before admission (`now - arrived`).
+    sojourn: Duration,
     kind: u64,
     limited: bool,
 }
@@ -484,9 +487,15 @@ pub struct Permit<'a> {
 impl Permit<'_> {
     /// Ends the request at `now` with what it used (its CPU time and its queueing delay
     /// after admission, as the runtime measured them), feeding both to the adaptive limit
-    /// (if on), and releases the slot. Dropping the permit releases it without a sample.
+    /// (if on) together with its wait before admission, and releases the slot. Dropping
+    /// the permit releases it without a sample.
     pub fn finish(self, now: Instant, usage: Usage) {
-        let latency = now.saturating_duration_since(self.start);
+        // The controller sees the whole wait: before admission and after it.
+        let latency = now.saturating_duration_since(self.start) + self.sojourn;
+        let usage = Usage {
+            queued: usage.queued + self.sojourn,
+            ..usage
+        };
         self.adm
             .sample(self.kind, self.limited, now, latency, usage);
     }

@@ -197,7 +197,7 @@ impl Conn {
 
     /// Starts with `bytes` already read from the socket (a read that returned
     /// `bytes.len()`, asked for [`FIRST_READ`]).
-    fn preload(&mut self, bytes: &[u8]) {
+    fn preload(&mut self, bytes: &[u8], read_at: Instant) {
         if bytes.is_empty() {
             return;
         }
@@ -208,6 +208,7 @@ impl Conn {
         self.start = 0;
         self.end = bytes.len();
         self.drained = bytes.len() < FIRST_READ;
+        self.last_read = read_at;
     }
 
     /// The request loop.
@@ -963,7 +964,7 @@ pub(crate) fn serve<H: Handler, A: Admission>(
     stream: TcpStream,
     start: Start,
 ) {
-    serve_from(srv, stream, start, &[]);
+    serve_from(srv, stream, start, &[], Instant::now());
 }
 
 /// [`serve`] with `first` already read from the stream (at most [`FIRST_READ`] bytes).
@@ -972,11 +973,12 @@ fn serve_from<H: Handler, A: Admission>(
     stream: TcpStream,
     start: Start,
     first: &[u8],
+    read_at: Instant,
 ) {
     let cfg = srv.config;
     let _ = stream.set_write_timeout(Some(nonzero(cfg.write_timeout)));
     let mut conn = Conn::new(stream, cfg, Arc::clone(&srv.stats));
-    conn.preload(first);
+    conn.preload(first, read_at);
     let exit = conn.run(srv, start);
     let Conn { stream, .. } = conn;
     match exit {
@@ -1117,16 +1119,19 @@ fn wake<H: Handler, A: Admission>(srv: &Arc<Server<H, A>>, stream: TcpStream, wa
             match (&*socket2::SockRef::from(&stream)).read(&mut first[..]) {
                 Ok(0) => return None,
                 Ok(n) => {
+                    let read_at = Instant::now();
                     if let Wait::Idle = wait {
-                        if refuse_now(srv, &stream, &first[..n]) {
+                        if refuse_now(srv, &stream, &first[..n], read_at) {
                             return Some(None);
                         }
                     }
-                    return Some(Some(first[..n].to_vec()));
+                    return Some(Some((first[..n].to_vec(), read_at)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A spurious edge: wait again.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Some(Vec::new())),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Some(Some((Vec::new(), Instant::now())))
+                }
                 Err(_) => return None,
             }
         }
@@ -1142,12 +1147,13 @@ fn wake<H: Handler, A: Admission>(srv: &Arc<Server<H, A>>, stream: TcpStream, wa
             hibernate(srv, stream, Wait::Idle);
             return;
         }
-        Some(Some(v)) if v.is_empty() => {
+        Some(Some((v, _))) if v.is_empty() => {
             hibernate(srv, stream, wait);
             return;
         }
         Some(Some(v)) => v,
     };
+    let (first, read_at) = first;
     let mut pending = Pending {
         srv: Arc::clone(srv),
         stream: Some(stream),
@@ -1155,7 +1161,7 @@ fn wake<H: Handler, A: Admission>(srv: &Arc<Server<H, A>>, stream: TcpStream, wa
     // On `Err` the closure, and with it `pending`, is dropped: the overload reply.
     let _ = anon_fiber::spawn(move || {
         if let Some(s) = pending.stream.take() {
-            serve_from(&pending.srv, s, start, &first);
+            serve_from(&pending.srv, s, start, &first, read_at);
         }
     });
 }
@@ -1170,6 +1176,7 @@ fn refuse_now<H: Handler, A: Admission>(
     srv: &Server<H, A>,
     stream: &TcpStream,
     bytes: &[u8],
+    read_at: Instant,
 ) -> bool {
     if !srv.admission.saturated()
         || !srv.config.keep_alive_rejections
@@ -1191,7 +1198,7 @@ fn refuse_now<H: Handler, A: Admission>(
     {
         return false;
     }
-    let again = match srv.admission.admit(&req, Instant::now()) {
+    let again = match srv.admission.admit(&req, read_at) {
         // Admitted after all: the fiber asks again and serves it.
         Ok(_permit) => return false,
         Err(a) => a,

@@ -137,8 +137,9 @@ fn adaptive_limit_is_on_by_default_and_follows_the_queueing_delay() {
             );
         }
     }
+    // Batches of L queue a mean of (L-1)/2 ms against a 2 ms target: about 5.
     assert!(
-        adm.limit() <= 4,
+        adm.limit() <= 6,
         "limit {} for 1 ms CPU-bound requests",
         adm.limit()
     );
