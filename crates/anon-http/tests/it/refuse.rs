@@ -228,7 +228,8 @@ fn while_saturated_a_hibernating_connection_is_refused_without_a_fiber() {
     let t = start(app_server(fast(true)).with_admission(Picky::new()));
     let adm = t.server.admission();
     adm.saturated.store(true, Ordering::Relaxed);
-    let (r, mut s, mut pending) = roundtrip(t.addr, b"GET /target?first HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (r, mut s, mut pending) =
+        roundtrip(t.addr, b"GET /target?first HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(r.status, 200);
     // Idle: the connection hibernates; its next request is decided in the callback.
     t.wait_stats(|s| s.hibernating == 1);
