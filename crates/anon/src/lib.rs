@@ -14,12 +14,16 @@
 //! busy mode with hysteresis on the accept path, per-request admission, a graceful drain
 //! on `SIGTERM`/`SIGINT`, and Prometheus metrics on an optional admin listener.
 //!
+//! Admission needs no tuning: by default each worker runs an adaptive concurrency limit
+//! ([`Limits::adaptive`]) that admits requests only while the time they wait for the CPU
+//! stays near twice what they take unloaded, and schedules admitted requests oldest
+//! first; `max_in_flight` is only a hard ceiling above it.
+//!
 //! ```
-//! use anon::{Http, Limits, Response, Server};
+//! use anon::{Http, Response, Server};
 //!
 //! let running = Server::new()
 //!     .workers(2)
-//!     .limits(Limits { max_in_flight: 64, ..Limits::default() })
 //!     .listen("127.0.0.1:0", Http::from_fn(|_req| Ok(Response::new("Hello, World!"))))
 //!     .start()?;
 //! let addr = running.local_addrs()[0];
