@@ -47,7 +47,7 @@ use crate::report::{workspace_root, Report};
 use anon_loadgen::{Bucket, Config, PathStats, Phase, Report as LoadReport};
 use serde::Serialize;
 use std::time::Duration;
-use watch::{watched_load, LimitSample};
+use watch::{watched_load, LimitSample, Watched};
 
 /// Largest fraction of requests the generator itself may notice more than 1 ms late for a
 /// point to count. On the shared machine other work still gets about 1 % of the CPU in
@@ -289,18 +289,8 @@ struct Point {
     /// Server CPU time (user+sys) over the run ÷ successes, µs: the real cost of a
     /// served request (a 1000 µs handler should show about 1000).
     cpu_us_per_success: f64,
-    schedule_kept: bool,
-    generator_on_time: bool,
-    generator_late_pct: f64,
-    /// Share of one core the generator spent working during the schedule, %: its loop's
-    /// time minus the turns whose poll found nothing (see `GeneratorLoad`).
-    generator_cpu_pct: f64,
-    /// The generator thread's raw CPU time over the schedule ÷ its length, %, idle polling
-    /// included: near 100 whenever requests are outstanding, so not a measure of headroom.
-    generator_thread_cpu_pct: Option<f64>,
-    /// `generator_cpu_pct` ≥ 90: latency and goodput understate the server.
-    generator_bound: bool,
-    verdict: String,
+    #[serde(flatten)]
+    generator: GeneratorCheck,
 }
 
 /// A time-series scenario (step or stall).
@@ -317,12 +307,9 @@ struct Scenario {
     no_answer: u64,
     retries: u64,
     requests: u64,
-    schedule_kept: bool,
-    /// As in [`Point`].
-    generator_cpu_pct: f64,
-    generator_thread_cpu_pct: Option<f64>,
-    generator_bound: bool,
-    verdict: String,
+    /// Without the generator's lateness: the scenarios' JSON never had it.
+    #[serde(flatten)]
+    generator: GeneratorCheck<()>,
     series: Vec<Bucket>,
     /// `hello`'s admission state every 100 ms (empty for the peers).
     limit: Vec<LimitSample>,
@@ -349,14 +336,8 @@ struct IoRun {
     no_answer: u64,
     listen_overflows: u64,
     rss_kib: u64,
-    schedule_kept: bool,
-    generator_on_time: bool,
-    generator_late_pct: f64,
-    /// As in [`Point`].
-    generator_cpu_pct: f64,
-    generator_thread_cpu_pct: Option<f64>,
-    generator_bound: bool,
-    verdict: String,
+    #[serde(flatten)]
+    generator: GeneratorCheck,
     series: Vec<Bucket>,
     limit: Vec<LimitSample>,
 }
@@ -379,14 +360,8 @@ struct MixRun {
     cheap_ok_pct: f64,
     cheap: PathStats,
     expensive: PathStats,
-    schedule_kept: bool,
-    generator_on_time: bool,
-    generator_late_pct: f64,
-    /// As in [`Point`].
-    generator_cpu_pct: f64,
-    generator_thread_cpu_pct: Option<f64>,
-    generator_bound: bool,
-    verdict: String,
+    #[serde(flatten)]
+    generator: GeneratorCheck,
     limit: Vec<LimitSample>,
 }
 
@@ -433,47 +408,84 @@ fn phase(rate: f64, d: Duration) -> Phase {
     Phase { rate, duration: d }
 }
 
-fn on_time(r: &LoadReport) -> bool {
-    r.verdict.generator_late_fraction <= GENERATOR_LATE_OK
+/// What a run says of the generator itself: whether it sent on schedule, fell behind or
+/// was the bottleneck, and the run's verdict. Every kind of run embeds it with
+/// `#[serde(flatten)]`, so its keys stand in the run's JSON object beside the run's own.
+#[derive(Debug, Clone, Serialize)]
+struct GeneratorCheck<L = Lateness> {
+    schedule_kept: bool,
+    /// The generator's own lateness; `()` (no keys) where a run does not report it.
+    #[serde(flatten)]
+    lateness: L,
+    /// Share of one core the generator spent working during the schedule, %: its loop's
+    /// time minus the turns whose poll found nothing (see `GeneratorLoad`).
+    generator_cpu_pct: f64,
+    /// The generator thread's raw CPU time over the schedule ÷ its length, %, idle polling
+    /// included: near 100 whenever requests are outstanding, so not a measure of headroom.
+    generator_thread_cpu_pct: Option<f64>,
+    /// `generator_cpu_pct` ≥ 90: latency and goodput understate the server.
+    generator_bound: bool,
+    /// The run's verdict, led by "generator-bound" when it was.
+    verdict: String,
 }
 
-/// The generator's own load during a run's schedule: the busy share of its core, %, the
-/// raw CPU of its thread, %, and whether it was the bottleneck.
-struct GenLoad {
-    pct: f64,
-    thread_pct: Option<f64>,
-    bound: bool,
+/// Requests the generator's own loop noticed more than 1 ms late.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Lateness {
+    /// At most [`GENERATOR_LATE_OK`] of them: the run counts.
+    generator_on_time: bool,
+    generator_late_pct: f64,
 }
 
-fn gen_load(r: &LoadReport) -> GenLoad {
-    let g = &r.generator;
-    GenLoad {
-        pct: g.busy_fraction * 100.0,
-        thread_pct: g.cpu_fraction.map(|f| f * 100.0),
-        bound: g.busy_fraction >= GENERATOR_BOUND,
+impl GeneratorCheck {
+    /// The check of the run that `r` reports.
+    fn of(r: &LoadReport) -> GeneratorCheck {
+        let g = &r.generator;
+        let pct = g.busy_fraction * 100.0;
+        let bound = g.busy_fraction >= GENERATOR_BOUND;
+        let late = r.verdict.generator_late_fraction;
+        GeneratorCheck {
+            schedule_kept: r.verdict.kept,
+            lateness: Lateness {
+                generator_on_time: late <= GENERATOR_LATE_OK,
+                generator_late_pct: late * 100.0,
+            },
+            generator_cpu_pct: pct,
+            generator_thread_cpu_pct: g.cpu_fraction.map(|f| f * 100.0),
+            generator_bound: bound,
+            verdict: if bound {
+                format!(
+                    "generator-bound ({pct:.0} % CPU): latency and goodput understate the \
+                     server; {}",
+                    r.verdict.message
+                )
+            } else {
+                r.verdict.message.clone()
+            },
+        }
     }
-}
 
-/// The run's verdict, led by "generator-bound" when it was.
-fn verdict(r: &LoadReport) -> String {
-    let g = gen_load(r);
-    if g.bound {
-        format!(
-            "generator-bound ({:.0} % CPU): latency and goodput understate the server; {}",
-            g.pct, r.verdict.message
-        )
-    } else {
-        r.verdict.message.clone()
+    fn on_time(&self) -> bool {
+        self.lateness.generator_on_time
+    }
+
+    /// The same check without the lateness (as the scenarios report it).
+    fn without_lateness(self) -> GeneratorCheck<()> {
+        GeneratorCheck {
+            schedule_kept: self.schedule_kept,
+            lateness: (),
+            generator_cpu_pct: self.generator_cpu_pct,
+            generator_thread_cpu_pct: self.generator_thread_cpu_pct,
+            generator_bound: self.generator_bound,
+            verdict: self.verdict,
+        }
     }
 }
 
 /// One calibration probe's reading.
 struct Probe {
     pass: bool,
-    on_time: bool,
-    /// The generator's busy share, %, and whether that made it the bottleneck.
-    gen_pct: f64,
-    gen_bound: bool,
+    generator: GeneratorCheck,
     what: String,
 }
 
@@ -481,13 +493,10 @@ impl Probe {
     /// A probe's reading of `r`: `pass` = the server met the definition, given that the
     /// generator was on time and not the bottleneck (else the probe fails).
     fn of(r: &LoadReport, server_ok: bool, what: String) -> Probe {
-        let t = on_time(r);
-        let g = gen_load(r);
+        let generator = GeneratorCheck::of(r);
         Probe {
-            pass: server_ok && t && !g.bound,
-            on_time: t,
-            gen_pct: g.pct,
-            gen_bound: g.bound,
+            pass: server_ok && generator.on_time() && !generator.generator_bound,
+            generator,
             what,
         }
     }
@@ -546,14 +555,15 @@ fn calibrate_by(
         for attempt in 0..3 {
             pause();
             let p = probe(rate)?;
+            let g = &p.generator;
             probes += 1;
-            bound += u32::from(p.gen_bound);
+            bound += u32::from(g.generator_bound);
             eprintln!(
                 "  calibrate {name} {workload} @ {rate}/s: {}, generator on time {}, generator                  {:.0} % busy{} -> {}",
                 p.what,
-                p.on_time,
-                p.gen_pct,
-                if p.gen_bound { " (generator-bound)" } else { "" },
+                g.on_time(),
+                g.generator_cpu_pct,
+                if g.generator_bound { " (generator-bound)" } else { "" },
                 if p.pass { "pass" } else { "fail" }
             );
             if p.pass {
@@ -564,7 +574,7 @@ fn calibrate_by(
                     generator_bound_probes: bound,
                 });
             }
-            let valid = p.on_time && !p.gen_bound;
+            let valid = g.on_time() && !g.generator_bound;
             if attempt == 2 || (valid && attempt == 1) {
                 break;
             }
@@ -613,7 +623,6 @@ fn measure(
     let (r, w) = watched_load(server, &cfg, true, |_| {})?;
     let overflows = w.listen_overflows;
     let cpu_us = server.cpu_ticks().saturating_sub(cpu_before) as f64 / clk_tck() * 1e6;
-    let g = gen_load(&r);
     let p = Point {
         contender: server.kind.name(),
         workers,
@@ -636,13 +645,7 @@ fn measure(
         rss_kib: w.peak_rss_kib,
         limit_p50: w.limit_p50(),
         cpu_us_per_success: cpu_us / r.outcomes.success.max(1) as f64,
-        schedule_kept: r.verdict.kept,
-        generator_on_time: on_time(&r),
-        generator_late_pct: r.verdict.generator_late_fraction * 100.0,
-        generator_cpu_pct: g.pct,
-        generator_thread_cpu_pct: g.thread_pct,
-        generator_bound: g.bound,
-        verdict: verdict(&r),
+        generator: GeneratorCheck::of(&r),
     };
     eprintln!(
         "  {} {us} µs {factor}×C: goodput {:.2} C, p99 {} µs, 503 {} (p99 {} µs), no answer {}, \
@@ -655,17 +658,54 @@ fn measure(
         p.reject_p99_us,
         p.no_answer,
         p.rss_kib,
-        p.limit_p50.map_or("–".into(), |l| l.to_string()),
-        p.schedule_kept,
-        p.generator_on_time,
-        p.generator_cpu_pct,
-        if p.generator_bound {
+        output::opt(p.limit_p50),
+        p.generator.schedule_kept,
+        p.generator.on_time(),
+        p.generator.generator_cpu_pct,
+        if p.generator.generator_bound {
             " (generator-bound)"
         } else {
             ""
         }
     );
     Ok(p)
+}
+
+impl Scenario {
+    /// The scenario `name` of a run whose event came at `event_ms` and whose schedule
+    /// ended at `end_ms` (ms from the start): `settle_ms` counts from the event until every
+    /// later 100 ms bucket up to the end was within the SLO (10 × `us`).
+    fn of(
+        server: &Server,
+        workers: usize,
+        us: u64,
+        name: String,
+        event_ms: u64,
+        end_ms: u64,
+        (r, w): (LoadReport, Watched),
+    ) -> Scenario {
+        Scenario {
+            contender: server.kind.name(),
+            workers,
+            service_us: us,
+            name,
+            event_ms,
+            settle_ms: r
+                .settled_after(event_ms, end_ms, 10 * us)
+                .map(|t| t - event_ms),
+            no_answer: r.outcomes.no_answer(),
+            retries: r.retries,
+            requests: r.requests,
+            generator: GeneratorCheck::of(&r).without_lateness(),
+            series: r.series,
+            limit: w.limit,
+        }
+    }
+
+    /// `settle_ms` as the progress lines print it.
+    fn settled(&self) -> String {
+        self.settle_ms.map_or("never".into(), |s| format!("{s} ms"))
+    }
 }
 
 fn step(
@@ -683,37 +723,19 @@ fn step(
         us,
         vec![phase(0.8 * c, a.step_phase), phase(to * c, a.step_phase)],
     );
-    let (r, w) = watched_load(server, &cfg, true, |_| {})?;
+    let run = watched_load(server, &cfg, true, |_| {})?;
     let event = a.step_phase.as_millis() as u64;
-    let end = 2 * event;
-    let settle = r.settled_after(event, end, 10 * us).map(|t| t - event);
-    let g = gen_load(&r);
+    let name = format!("step 0.8→{to}×C");
+    let sc = Scenario::of(server, workers, us, name, event, 2 * event, run);
     eprintln!(
         "  {} {us} µs step 0.8→{to}×C: back within SLO after {}; limit scraped {} times; \
          generator {:.0} % busy",
-        server.kind.name(),
-        settle.map_or("never".into(), |s| format!("{s} ms")),
-        w.limit.len(),
-        g.pct
+        sc.contender,
+        sc.settled(),
+        sc.limit.len(),
+        sc.generator.generator_cpu_pct
     );
-    Ok(Scenario {
-        contender: server.kind.name(),
-        workers,
-        service_us: us,
-        name: format!("step 0.8→{to}×C"),
-        event_ms: event,
-        settle_ms: settle,
-        no_answer: r.outcomes.no_answer(),
-        retries: r.retries,
-        requests: r.requests,
-        schedule_kept: r.verdict.kept,
-        generator_cpu_pct: g.pct,
-        generator_thread_cpu_pct: g.thread_pct,
-        generator_bound: g.bound,
-        verdict: verdict(&r),
-        series: r.series,
-        limit: w.limit,
-    })
+    Ok(sc)
 }
 
 fn stall(server: &Server, a: &Args, workers: usize, us: u64, c: f64) -> Result<Scenario, String> {
@@ -723,7 +745,7 @@ fn stall(server: &Server, a: &Args, workers: usize, us: u64, c: f64) -> Result<S
     cfg.timeout = Duration::from_secs(1);
     let (stop_at, stall_for) = (Duration::from_secs(2), Duration::from_secs(2));
     let (tx, rx) = std::sync::mpsc::channel::<std::time::Instant>();
-    let (r, w) = std::thread::scope(|s| {
+    let run = std::thread::scope(|s| {
         let staller = s.spawn(move || {
             // Time the stall from the schedule's start (the pool may take a while to open).
             let start = rx
@@ -749,37 +771,19 @@ fn stall(server: &Server, a: &Args, workers: usize, us: u64, c: f64) -> Result<S
         }
     })?;
     let event = (stop_at + stall_for).as_millis() as u64;
-    let settle = r
-        .settled_after(event, a.stall_run.as_millis() as u64, 10 * us)
-        .map(|t| t - event);
-    let g = gen_load(&r);
+    let name = "stall 2 s, naive retries".to_string();
+    let end = a.stall_run.as_millis() as u64;
+    let sc = Scenario::of(server, workers, us, name, event, end, run);
     eprintln!(
         "  {} {us} µs stall 2 s: back within SLO {} after SIGCONT; retries {}, no answer {}, \
          generator {:.0} % busy",
-        server.kind.name(),
-        settle.map_or("never".into(), |s| format!("{s} ms")),
-        r.retries,
-        r.outcomes.no_answer(),
-        g.pct
+        sc.contender,
+        sc.settled(),
+        sc.retries,
+        sc.no_answer,
+        sc.generator.generator_cpu_pct
     );
-    Ok(Scenario {
-        contender: server.kind.name(),
-        workers,
-        service_us: us,
-        name: "stall 2 s, naive retries".into(),
-        event_ms: event,
-        settle_ms: settle,
-        no_answer: r.outcomes.no_answer(),
-        retries: r.retries,
-        requests: r.requests,
-        schedule_kept: r.verdict.kept,
-        generator_cpu_pct: g.pct,
-        generator_thread_cpu_pct: g.thread_pct,
-        generator_bound: g.bound,
-        verdict: verdict(&r),
-        series: r.series,
-        limit: w.limit,
-    })
+    Ok(sc)
 }
 
 /// The `io` part: `GET /sleep?ms=50` at 2 000 req/s.
@@ -793,7 +797,6 @@ fn io(server: &Server, a: &Args, workers: usize) -> Result<IoRun, String> {
     let overflows = w.listen_overflows;
     let limit_p50 = w.limit_p50();
     let pct = |n: u64, of: u64| n as f64 * 100.0 / of.max(1) as f64;
-    let g = gen_load(&r);
     let (late_ok, late_all) = r
         .series
         .iter()
@@ -817,13 +820,7 @@ fn io(server: &Server, a: &Args, workers: usize) -> Result<IoRun, String> {
         no_answer: r.outcomes.no_answer(),
         listen_overflows: overflows,
         rss_kib: w.peak_rss_kib,
-        schedule_kept: r.verdict.kept,
-        generator_on_time: on_time(&r),
-        generator_late_pct: r.verdict.generator_late_fraction * 100.0,
-        generator_cpu_pct: g.pct,
-        generator_thread_cpu_pct: g.thread_pct,
-        generator_bound: g.bound,
-        verdict: verdict(&r),
+        generator: GeneratorCheck::of(&r),
         series: r.series,
         limit: w.limit,
     };
@@ -837,9 +834,10 @@ fn io(server: &Server, a: &Args, workers: usize) -> Result<IoRun, String> {
         run.p99_us,
         run.try_again,
         run.no_answer,
-        limit_p50.map_or("–".into(), |l| l.to_string()),
-        run.generator_cpu_pct,
-        run.generator_thread_cpu_pct
+        output::opt(limit_p50),
+        run.generator.generator_cpu_pct,
+        run.generator
+            .generator_thread_cpu_pct
             .map_or("–".into(), |c| format!("{c:.0} %"))
     );
     Ok(run)
@@ -895,7 +893,6 @@ fn mix(server: &Server, a: &Args, workers: usize, c: f64, met: bool) -> Result<M
     let (r, w) = watched_load(server, &cfg, true, |_| {})?;
     let overflows = w.listen_overflows;
     let (cheap, expensive) = mix_paths(&r)?;
-    let g = gen_load(&r);
     let run = MixRun {
         contender: server.kind.name(),
         workers,
@@ -909,13 +906,7 @@ fn mix(server: &Server, a: &Args, workers: usize, c: f64, met: bool) -> Result<M
         cheap_ok_pct: cheap.success_in_slo as f64 * 100.0 / cheap.requests.max(1) as f64,
         cheap,
         expensive,
-        schedule_kept: r.verdict.kept,
-        generator_on_time: on_time(&r),
-        generator_late_pct: r.verdict.generator_late_fraction * 100.0,
-        generator_cpu_pct: g.pct,
-        generator_thread_cpu_pct: g.thread_pct,
-        generator_bound: g.bound,
-        verdict: verdict(&r),
+        generator: GeneratorCheck::of(&r),
         limit: w.limit,
     };
     eprintln!(
@@ -929,7 +920,7 @@ fn mix(server: &Server, a: &Args, workers: usize, c: f64, met: bool) -> Result<M
         run.expensive.outcomes.try_again,
         run.expensive.outcomes.no_answer(),
         run.no_answer,
-        run.generator_cpu_pct
+        run.generator.generator_cpu_pct
     );
     Ok(run)
 }
@@ -1277,6 +1268,89 @@ mod tests {
         assert!(cal(false, 20, 19).note("x", 1, "mix").is_none());
         assert!(cal(true, 3, 2).note("x", 1, "mix").is_none());
         assert!(cal(false, 0, 0).note("x", 1, "mix").is_none());
+    }
+
+    /// A report of a run whose generator was `busy` (0..=1) and noticed `late` of the
+    /// requests late.
+    fn load_report(busy: f64, late: f64) -> LoadReport {
+        use anon_loadgen::{Counts, ErrorCounts, GeneratorLoad, Latencies, Summary, Verdict};
+        LoadReport {
+            config: Config::new("127.0.0.1:1".parse().unwrap(), "/"),
+            elapsed_s: 1.0,
+            scheduled: 10,
+            retries: 0,
+            requests: 10,
+            outcomes: Counts::default(),
+            errors: ErrorCounts::default(),
+            latency: Latencies::default(),
+            success_in_slo: 0,
+            goodput_rps: 0.0,
+            offered_rps: 10.0,
+            send_lag: Summary::default(),
+            unsent: 0,
+            connects: 1,
+            verdict: Verdict {
+                kept: true,
+                late_fraction: 0.0,
+                generator_late_fraction: late,
+                message: "ok".into(),
+            },
+            series: Vec::new(),
+            paths: Vec::new(),
+            generator: GeneratorLoad {
+                window_s: 1.0,
+                busy_fraction: busy,
+                cpu_fraction: Some(1.0),
+            },
+        }
+    }
+
+    #[test]
+    fn generator_check_of_a_report() {
+        let g = GeneratorCheck::of(&load_report(0.5, 0.01));
+        assert!(g.schedule_kept && g.on_time() && !g.generator_bound);
+        assert_eq!(g.generator_cpu_pct, 50.0);
+        assert_eq!(g.generator_thread_cpu_pct, Some(100.0));
+        assert_eq!(g.verdict, "ok");
+        let g = GeneratorCheck::of(&load_report(0.95, 0.2));
+        assert!(!g.on_time() && g.generator_bound);
+        assert_eq!(
+            g.verdict,
+            "generator-bound (95 % CPU): latency and goodput understate the server; ok"
+        );
+    }
+
+    /// Flattened, the check's keys stand between the run's own, in the order the runs'
+    /// JSON always had them.
+    #[test]
+    fn generator_check_keys_stay_flat() {
+        #[derive(Serialize)]
+        struct Run<L: Serialize> {
+            before: u8,
+            #[serde(flatten)]
+            generator: GeneratorCheck<L>,
+            after: u8,
+        }
+        fn json<L: Serialize>(generator: GeneratorCheck<L>) -> String {
+            let run = Run {
+                before: 0,
+                generator,
+                after: 1,
+            };
+            serde_json::to_string(&run).unwrap()
+        }
+        let g = GeneratorCheck::of(&load_report(0.5, 0.0));
+        let tail = r#""generator_cpu_pct":50.0,"generator_thread_cpu_pct":100.0,"generator_bound":false,"verdict":"ok","after":1}"#;
+        assert_eq!(
+            json(g.clone()),
+            format!(
+                r#"{{"before":0,"schedule_kept":true,"generator_on_time":true,"generator_late_pct":0.0,{tail}"#
+            )
+        );
+        assert_eq!(
+            json(g.without_lateness()),
+            format!(r#"{{"before":0,"schedule_kept":true,{tail}"#)
+        );
     }
 
     #[test]

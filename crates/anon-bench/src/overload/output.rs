@@ -1,8 +1,8 @@
 //! What the suite prints and draws: the report's rows, the detail tables, the charts.
 
 use super::{
-    Args, Part, Point, Results, Scenario, GENERATOR_BOUND, IO_PATH, IO_RATE, MIX_CHEAP,
-    MIX_EXPENSIVE, MIX_FACTOR,
+    Args, GeneratorCheck, Part, Point, Results, Scenario, GENERATOR_BOUND, IO_PATH, IO_RATE,
+    MIX_CHEAP, MIX_EXPENSIVE, MIX_FACTOR,
 };
 use crate::overload::watch::LimitSample;
 use crate::report::Row;
@@ -37,8 +37,9 @@ fn unit_of(unit: &str, generator_bound: bool) -> String {
 }
 
 /// The "generator CPU" cell of the detail tables.
-fn gen_cell(pct: f64, bound: bool) -> String {
-    if bound {
+fn gen_cell<L>(g: &GeneratorCheck<L>) -> String {
+    let pct = g.generator_cpu_pct;
+    if g.generator_bound {
         format!("{pct:.0} %: generator-bound")
     } else {
         format!("{pct:.0} %")
@@ -51,9 +52,17 @@ pub(super) fn generator_ceiling(res: &Results) -> String {
     let runs: Vec<(f64, f64)> = res
         .points
         .iter()
-        .map(|p| (p.offered_rps, p.generator_cpu_pct))
-        .chain(res.io.iter().map(|r| (r.offered_rps, r.generator_cpu_pct)))
-        .chain(res.mix.iter().map(|r| (r.offered_rps, r.generator_cpu_pct)))
+        .map(|p| (p.offered_rps, p.generator.generator_cpu_pct))
+        .chain(
+            res.io
+                .iter()
+                .map(|r| (r.offered_rps, r.generator.generator_cpu_pct)),
+        )
+        .chain(
+            res.mix
+                .iter()
+                .map(|r| (r.offered_rps, r.generator.generator_cpu_pct)),
+        )
         .collect();
     ceiling_note(&runs)
 }
@@ -146,7 +155,7 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
         ));
     }
     for p in &res.points {
-        let u = |unit: &str| unit_of(unit, p.generator_bound);
+        let u = |unit: &str| unit_of(unit, p.generator.generator_bound);
         let goal = [(2.0, "≥ 0.97 C"), (4.0, "≥ 0.95 C"), (10.0, "≥ 0.90 C")]
             .iter()
             .find(|(f, _)| *f == p.factor)
@@ -236,14 +245,14 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
                 } else {
                     "never (NaN)"
                 },
-                s.generator_bound,
+                s.generator.generator_bound,
             ),
             s.name.starts_with("step").then_some("≤ 100 ms"),
         ));
     }
     for r in &res.io {
         let m = |what: &str| format!("{}io {IO_PATH} at {IO_RATE}/s: {what}", wprefix(r.workers));
-        let u = |unit: &str| unit_of(unit, r.generator_bound);
+        let u = |unit: &str| unit_of(unit, r.generator.generator_bound);
         rows.push(row(
             m("answered 200"),
             &r.contender,
@@ -268,7 +277,7 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
     }
     for r in &res.mix {
         let m = |what: &str| format!("{}mix at {}×C_mix: {what}", wprefix(r.workers), r.factor);
-        let u = |unit: &str| unit_of(unit, r.generator_bound);
+        let u = |unit: &str| unit_of(unit, r.generator.generator_bound);
         rows.push(row(
             m(&format!("{} answered 200 within 10 ms", MIX_CHEAP.0)),
             &r.contender,
@@ -299,7 +308,8 @@ pub(super) fn rows(rows: &mut Vec<Row>, res: &Results) {
     }
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
+/// `v`, or `–` when there is none.
+pub(super) fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or("–".into(), |v| v.to_string())
 }
 
@@ -352,31 +362,32 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
             p.p50_us,
             p.p99_us,
             p.try_again,
-            if p.try_again > 0 {
-                p.reject_p99_us.to_string()
-            } else {
-                "–".into()
-            },
+            opt((p.try_again > 0).then_some(p.reject_p99_us)),
             p.no_answer,
             p.listen_overflows,
             p.rss_kib,
             opt(p.limit_p50),
             p.cpu_us_per_success,
-            if p.schedule_kept { "yes" } else { "no" },
-            if p.generator_on_time {
-                format!("{:.1} % late", p.generator_late_pct)
+            if p.generator.schedule_kept { "yes" } else { "no" },
+            if p.generator.lateness.generator_on_time {
+                format!("{:.1} % late", p.generator.lateness.generator_late_pct)
             } else {
-                format!("NO ({:.1} % late): invalid", p.generator_late_pct)
+                format!("NO ({:.1} % late): invalid", p.generator.lateness.generator_late_pct)
             },
-            gen_cell(p.generator_cpu_pct, p.generator_bound)
+            gen_cell(&p.generator)
         ));
     }
-    for p in res.points.iter().filter(|p| p.generator_bound) {
+    for p in res.points.iter().filter(|p| p.generator.generator_bound) {
         s.push_str(&format!(
             "\n**Generator-bound:** {} ({} workers) at {}×C of the {} µs handler ({:.0} req/s \
              offered): generator-bound ({:.0} % CPU): latency and goodput understate the \
              server.\n",
-            p.contender, p.workers, p.factor, p.service_us, p.offered_rps, p.generator_cpu_pct
+            p.contender,
+            p.workers,
+            p.factor,
+            p.service_us,
+            p.offered_rps,
+            p.generator.generator_cpu_pct
         ));
     }
     // Sanity check: a served /work?us=N request must cost about N µs of server CPU. A
@@ -406,11 +417,11 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
             sc.service_us,
             sc.name,
             sc.contender,
-            sc.settle_ms.map_or("never".into(), |v| format!("{v} ms")),
+            sc.settled(),
             sc.no_answer,
             sc.retries,
             sc.requests,
-            gen_cell(sc.generator_cpu_pct, sc.generator_bound)
+            gen_cell(&sc.generator)
         ));
     }
     if !res.io.is_empty() {
@@ -429,18 +440,14 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
             r.p50_us,
             r.p99_us,
             r.try_again,
-            if r.try_again > 0 {
-                r.reject_p99_us.to_string()
-            } else {
-                "–".into()
-            },
+            opt((r.try_again > 0).then_some(r.reject_p99_us)),
             r.no_answer,
             r.listen_overflows,
             r.rss_kib,
-            if r.schedule_kept { "yes" } else { "no" },
-            r.generator_late_pct,
-            if r.generator_on_time { "" } else { ": invalid" },
-            gen_cell(r.generator_cpu_pct, r.generator_bound)
+            if r.generator.schedule_kept { "yes" } else { "no" },
+            r.generator.lateness.generator_late_pct,
+            if r.generator.lateness.generator_on_time { "" } else { ": invalid" },
+            gen_cell(&r.generator)
         ));
     }
     if !res.mix.is_empty() {
@@ -464,9 +471,9 @@ pub(super) fn detail_table(res: &Results, anon_missing: bool) -> String {
             r.expensive.outcomes.try_again,
             r.no_answer,
             r.listen_overflows,
-            r.generator_late_pct,
-            if r.generator_on_time { "" } else { ": invalid" },
-            gen_cell(r.generator_cpu_pct, r.generator_bound)
+            r.generator.lateness.generator_late_pct,
+            if r.generator.lateness.generator_on_time { "" } else { ": invalid" },
+            gen_cell(&r.generator)
         ));
     }
     s
@@ -496,29 +503,38 @@ pub(super) fn draw_all(dir: &Path, res: &Results, a: &Args, missing: &str) -> Re
         for &us in &a.services_us {
             draw_charts(dir, us, &suffix, &title_w, &points, &scenarios)?;
         }
-        if a.has(Part::Io) {
-            let series: Vec<(String, &[LimitSample])> = res
-                .io
-                .iter()
-                .filter(|r| r.workers == n)
-                .map(|r| (r.contender.clone(), r.limit.as_slice()))
+        // The limit in the `io` and `mix` runs: (part, what ran, (workers, contender,
+        // limit) of each run).
+        let parts = [
+            (
+                Part::Io,
+                format!("GET {IO_PATH} at {IO_RATE}/s"),
+                res.io
+                    .iter()
+                    .map(|r| (r.workers, &r.contender, &r.limit))
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                Part::Mix,
+                format!("mix at {MIX_FACTOR}×C_mix"),
+                res.mix
+                    .iter()
+                    .map(|r| (r.workers, &r.contender, &r.limit))
+                    .collect(),
+            ),
+        ];
+        for (part, what, runs) in parts {
+            if !a.has(part) {
+                continue;
+            }
+            let series: Vec<(String, &[LimitSample])> = runs
+                .into_iter()
+                .filter(|(w, _, _)| *w == n)
+                .map(|(_, c, l)| (c.clone(), l.as_slice()))
                 .collect();
             limit_chart(
-                &dir.join(format!("overload-limit-io{suffix}.svg")),
-                &format!("Admission limit over time, GET {IO_PATH} at {IO_RATE}/s{title_w}"),
-                &series,
-            )?;
-        }
-        if a.has(Part::Mix) {
-            let series: Vec<(String, &[LimitSample])> = res
-                .mix
-                .iter()
-                .filter(|r| r.workers == n)
-                .map(|r| (r.contender.clone(), r.limit.as_slice()))
-                .collect();
-            limit_chart(
-                &dir.join(format!("overload-limit-mix{suffix}.svg")),
-                &format!("Admission limit over time, mix at {MIX_FACTOR}×C_mix{title_w}"),
+                &dir.join(format!("overload-limit-{}{suffix}.svg", part.name())),
+                &format!("Admission limit over time, {what}{title_w}"),
                 &series,
             )?;
         }
@@ -534,6 +550,14 @@ const COLORS: [RGBColor; 5] = [
 ];
 
 type Series = Vec<(String, Vec<(f64, f64)>)>;
+
+/// The largest x and y of the series' points, at least `floor`.
+fn max_xy(series: &Series, floor: (f64, f64)) -> (f64, f64) {
+    series
+        .iter()
+        .flat_map(|(_, v)| v.iter())
+        .fold(floor, |(x, y), p| (x.max(p.0), y.max(p.1)))
+}
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("chart: {e:?}")
@@ -651,20 +675,12 @@ fn limit_chart(path: &Path, title: &str, runs: &[(String, &[LimitSample])]) -> R
     if series.is_empty() {
         return Ok(());
     }
-    let ymax = series
-        .iter()
-        .flat_map(|(_, v)| v.iter().map(|p| p.1))
-        .fold(10.0f64, f64::max)
-        * 2.0;
-    let xmax = series
-        .iter()
-        .flat_map(|(_, v)| v.iter().map(|p| p.0))
-        .fold(1.0f64, f64::max);
+    let (xmax, ymax) = max_xy(&series, (1.0, 10.0));
     chart(
         path,
         title,
         ("time (s)", "limit, requests (sum over workers, log)"),
-        ((0.0, xmax), (1.0, ymax)),
+        ((0.0, xmax), (1.0, 2.0 * ymax)),
         (false, true),
         &series,
     )
@@ -683,11 +699,7 @@ fn draw_charts(
     let x = (0.4, 12.0);
     if points.iter().any(|p| p.service_us == us) {
         let goodput = by_contender(points, us, |p| Some(p.goodput_over_c));
-        let gmax = goodput
-            .iter()
-            .flat_map(|(_, v)| v.iter().map(|p| p.1))
-            .fold(1.2f64, f64::max)
-            * 1.1;
+        let gmax = max_xy(&goodput, (0.0, 1.2)).1 * 1.1;
         chart(
             &p("goodput"),
             &format!("Goodput within SLO ({slo} µs) vs offered load, {us} µs handler{missing}"),
@@ -744,15 +756,7 @@ fn draw_charts(
                 )
             })
             .collect();
-        let ymax = series
-            .iter()
-            .flat_map(|(_, v)| v.iter().map(|p| p.1))
-            .fold(1.0f64, f64::max)
-            * 1.2;
-        let xmax = series
-            .iter()
-            .flat_map(|(_, v)| v.iter().map(|p| p.0))
-            .fold(1.0f64, f64::max);
+        let (xmax, ymax) = max_xy(&series, (1.0, 1.0));
         chart(
             &p(key),
             &format!(
@@ -760,7 +764,7 @@ fn draw_charts(
                 sel[0].name
             ),
             ("time (s)", "goodput (req/s)"),
-            ((0.0, xmax), (0.0, ymax)),
+            ((0.0, xmax), (0.0, 1.2 * ymax)),
             (false, false),
             &series,
         )?;
@@ -810,10 +814,29 @@ mod tests {
     }
 
     #[test]
+    fn largest_point_at_least_the_floor() {
+        let series: Series = vec![
+            ("a".into(), vec![(0.5, 3.0), (2.0, f64::NAN)]),
+            ("b".into(), vec![(1.5, 7.0)]),
+        ];
+        assert_eq!(max_xy(&series, (1.0, 10.0)), (2.0, 10.0));
+        assert_eq!(max_xy(&series, (0.0, 1.0)), (2.0, 7.0));
+        assert_eq!(max_xy(&Vec::new(), (1.0, 1.2)), (1.0, 1.2));
+    }
+
+    #[test]
     fn generator_bound_marks() {
         assert_eq!(unit_of("µs", false), "µs");
         assert!(unit_of("µs", true).contains("generator-bound"));
-        assert_eq!(gen_cell(42.4, false), "42 %");
-        assert_eq!(gen_cell(97.0, true), "97 %: generator-bound");
+        let check = |generator_cpu_pct, generator_bound| GeneratorCheck {
+            schedule_kept: true,
+            lateness: (),
+            generator_cpu_pct,
+            generator_thread_cpu_pct: None,
+            generator_bound,
+            verdict: String::new(),
+        };
+        assert_eq!(gen_cell(&check(42.4, false)), "42 %");
+        assert_eq!(gen_cell(&check(97.0, true)), "97 %: generator-bound");
     }
 }
