@@ -530,7 +530,7 @@ impl Calibrated {
     fn note(&self, contender: &str, workers: usize, workload: &str) -> Option<String> {
         (!self.met && self.probes > 0 && self.generator_bound_probes == self.probes).then(|| {
             format!(
-                "{} ({workers} worker(s), {workload}): the generator was ≥ {:.0} % busy in                  every calibration probe, so C is the lowest probe ({:.0} req/s, never met)                  and the figures built on it are the generator's limit as much as the server's",
+                "{} ({workers} worker(s), {workload}): the generator was ≥ {:.0} % busy in every calibration probe, so C is the lowest probe ({:.0} req/s, never met) and the figures built on it are the generator's limit as much as the server's",
                 contender,
                 GENERATOR_BOUND * 100.0,
                 self.rps
@@ -559,7 +559,7 @@ fn calibrate_by(
             probes += 1;
             bound += u32::from(g.generator_bound);
             eprintln!(
-                "  calibrate {name} {workload} @ {rate}/s: {}, generator on time {}, generator                  {:.0} % busy{} -> {}",
+                "  calibrate {name} {workload} @ {rate}/s: {}, generator on time {}, generator {:.0} % busy{} -> {}",
                 p.what,
                 g.on_time(),
                 g.generator_cpu_pct,
