@@ -281,6 +281,47 @@ impl Admission {
         now: Instant,
         waiting: usize,
     ) -> Result<Permit<'_>, Rejected> {
+        let (sojourn, limited) = self.decide(kind, arrived, now, waiting, true)?;
+        self.sojourn.record(sojourn);
+        let cur = self.in_flight.load(Ordering::Relaxed);
+        if cur > self.max_in_flight.load(Ordering::Relaxed) {
+            self.max_in_flight.fetch_max(cur, Ordering::Relaxed);
+        }
+        Ok(Permit {
+            adm: self,
+            start: now,
+            sojourn,
+            kind,
+            limited,
+        })
+    }
+
+    /// The decision [`admit_kind`](Admission::admit_kind) would take now, without taking
+    /// a permit: `Err` is a refusal (counted like one), `Ok` leaves everything as it was
+    /// (nothing is recorded, the limit is not raised). For a runtime that can refuse
+    /// cheaply before it commits to serving a request, and asks again if it serves.
+    pub fn check_kind(
+        &self,
+        kind: u64,
+        arrived: Instant,
+        now: Instant,
+        waiting: usize,
+    ) -> Result<(), Rejected> {
+        self.decide(kind, arrived, now, waiting, false).map(|_| ())
+    }
+
+    /// The shared decision: on success, with `take`, one slot is held (and one limited
+    /// slot when the request counts against the adaptive limit); without, none is.
+    /// Returns the pre-admission wait and whether the request is limited.
+    #[inline]
+    fn decide(
+        &self,
+        kind: u64,
+        arrived: Instant,
+        now: Instant,
+        waiting: usize,
+        take: bool,
+    ) -> Result<(Duration, bool), Rejected> {
         let sojourn = now.saturating_duration_since(arrived);
         if let Some(c) = &self.codel {
             // Below the short target nothing else needs to be looked at.
@@ -306,25 +347,18 @@ impl Admission {
         if !try_increment(&self.in_flight, self.max) {
             return Err(self.reject(Reason::ConcurrencyLimit));
         }
-        if limited
-            && !try_increment(&self.limited, self.limit.load(Ordering::Relaxed))
-            && !(waiting == 0 && self.raise_limit())
-        {
+        let slot = !limited || try_increment(&self.limited, self.limit.load(Ordering::Relaxed));
+        if !slot && !(waiting == 0 && (!take || self.raise_limit())) {
             self.in_flight.fetch_sub(1, Ordering::Release);
             return Err(self.reject(Reason::AdaptiveLimit));
         }
-        self.sojourn.record(sojourn);
-        let cur = self.in_flight.load(Ordering::Relaxed);
-        if cur > self.max_in_flight.load(Ordering::Relaxed) {
-            self.max_in_flight.fetch_max(cur, Ordering::Relaxed);
+        if !take {
+            if limited && slot {
+                self.limited.fetch_sub(1, Ordering::Release);
+            }
+            self.in_flight.fetch_sub(1, Ordering::Release);
         }
-        Ok(Permit {
-            adm: self,
-            start: now,
-            sojourn,
-            kind,
-            limited,
-        })
+        Ok((sojourn, limited))
     }
 
     /// Takes one more limited slot by raising the adaptive limit to cover it; `false` if

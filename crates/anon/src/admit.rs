@@ -116,6 +116,25 @@ pub(crate) fn probe(shared: Arc<Shared>, index: usize) {
     }
 }
 
+impl WorkerAdmission {
+    /// What admission is asked about `head`: its kind (the path without the query), when
+    /// it started waiting (its arrival, or earlier by the run-queue delay the probe
+    /// measured), and now.
+    fn ask(&self, head: &anon_http::Request<'_>, arrived: Instant) -> (u64, Instant, Instant) {
+        let now = Instant::now();
+        let lag = Duration::from_nanos(self.lag_ns.load(Ordering::Relaxed));
+        let queued_since = now.checked_sub(lag).map_or(arrived, |t| t.min(arrived));
+        let target = head.target();
+        let path = target.split_once('?').map_or(target, |(p, _)| p);
+        (kind_key(path.as_bytes()), queued_since, now)
+    }
+}
+
+/// Admitted requests waiting for this worker's CPU (unknown, so "many", off a worker).
+fn waiting() -> usize {
+    anon_fiber::admitted_waiting().unwrap_or(usize::MAX)
+}
+
 /// `anon_http`'s admission hook over [`Admissions`].
 #[derive(Clone)]
 pub(crate) struct SharedAdmission(pub(crate) Arc<Admissions>);
@@ -145,19 +164,10 @@ impl HttpAdmission for SharedAdmission {
         arrived: Instant,
     ) -> Result<HttpPermit<'a>, Again> {
         let w = self.0.here();
-        let now = Instant::now();
-        let lag = Duration::from_nanos(w.lag_ns.load(Ordering::Relaxed));
-        let queued_since = now.checked_sub(lag).map_or(arrived, |t| t.min(arrived));
-        let target = head.target();
-        let path = target.split_once('?').map_or(target, |(p, _)| p);
+        let (kind, queued_since, now) = w.ask(head, arrived);
         let permit = w
             .adm
-            .admit_kind(
-                kind_key(path.as_bytes()),
-                queued_since,
-                now,
-                anon_fiber::admitted_waiting().unwrap_or(usize::MAX),
-            )
+            .admit_kind(kind, queued_since, now, waiting())
             .map_err(|r| Again::after(r.retry_after))?;
         Ok(HttpPermit {
             permit: Some(permit),
@@ -165,8 +175,17 @@ impl HttpAdmission for SharedAdmission {
         })
     }
 
-    fn saturated(&self) -> bool {
-        self.0.here().adm.is_saturated() && anon_fiber::admitted_waiting() != Some(0)
+    fn refuse_early(&self, head: &anon_http::Request<'_>, arrived: Instant) -> Option<Again> {
+        let w = self.0.here();
+        // Only while the limits are reached: otherwise the fiber admits it anyway.
+        if !w.adm.is_saturated() {
+            return None;
+        }
+        let (kind, queued_since, now) = w.ask(head, arrived);
+        w.adm
+            .check_kind(kind, queued_since, now, waiting())
+            .err()
+            .map(|r| Again::after(r.retry_after))
     }
 
     fn release(&self, mut permit: HttpPermit<'_>) {

@@ -196,8 +196,8 @@ impl HttpAdmission for DrainAwareAdmission {
         self.inner.release(permit);
     }
 
-    fn saturated(&self) -> bool {
-        self.inner.saturated()
+    fn refuse_early(&self, head: &anon_http::Request<'_>, arrived: Instant) -> Option<Again> {
+        self.inner.refuse_early(head, arrived)
     }
 
     fn keep_alive_after_refusal(&self) -> bool {

@@ -1166,22 +1166,19 @@ fn wake<H: Handler, A: Admission>(srv: &Arc<Server<H, A>>, stream: TcpStream, wa
     });
 }
 
-/// The refusal without a fiber: when admission is saturated and `bytes` (all that was
-/// read) are exactly one complete bodiless keep-alive request head that admission
-/// refuses, writes the `503` (keep-alive) and returns `true`: the connection goes back to
-/// hibernation. Anything else (a body, pipelined bytes, a partial or malformed head, an
-/// admitted request, a refusal that must close) returns `false` and the fiber handles
-/// the bytes as usual.
+/// The refusal without a fiber: when `bytes` (all that was read) are exactly one complete
+/// bodiless keep-alive request head that admission refuses early
+/// ([`Admission::refuse_early`]), writes the `503` (keep-alive) and returns `true`: the
+/// connection goes back to hibernation. Anything else (a body, pipelined bytes, a partial
+/// or malformed head, no early refusal, a refusal that must close) returns `false` and the
+/// fiber handles the bytes as usual.
 fn refuse_now<H: Handler, A: Admission>(
     srv: &Server<H, A>,
     stream: &TcpStream,
     bytes: &[u8],
     read_at: Instant,
 ) -> bool {
-    if !srv.admission.saturated()
-        || !srv.config.keep_alive_rejections
-        || !srv.admission.keep_alive_after_refusal()
-    {
+    if !srv.config.keep_alive_rejections || !srv.admission.keep_alive_after_refusal() {
         return false;
     }
     let mut dec = MessageDecoder::new(srv.config.codec);
@@ -1198,26 +1195,21 @@ fn refuse_now<H: Handler, A: Admission>(
     {
         return false;
     }
-    let again = match srv.admission.admit(&req, read_at) {
-        // Admitted after all: the fiber asks again and serves it.
-        Ok(_permit) => return false,
-        Err(a) => a,
+    let Some(again) = srv.admission.refuse_early(&req, read_at) else {
+        return false;
     };
-    let mut reply = Vec::new();
-    overload_reply(&mut reply, again, Version::Http11, true);
     srv.stats.rejected.add(1);
-    let mut sent = 0;
-    while sent < reply.len() {
-        match (&*socket2::SockRef::from(stream)).write(&reply[sent..]) {
-            Ok(0) => break,
-            Ok(k) => sent += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    if sent < reply.len() {
-        // A ~100-byte reply did not fit in the socket's send buffer (the client reads
-        // nothing) or the socket failed: the connection goes.
+    let mut reply = Vec::new();
+    let reply = if again.retry_after_secs() == 1 {
+        OVERLOAD_KEEP_ALIVE_REPLY
+    } else {
+        overload_reply(&mut reply, again, Version::Http11, true);
+        &reply[..]
+    };
+    // One write into an idle connection's empty send buffer; if even that is short (the
+    // client reads nothing) or fails, the connection goes.
+    let sent = (&*socket2::SockRef::from(stream)).write(reply);
+    if !matches!(sent, Ok(n) if n == reply.len()) {
         let _ = stream.shutdown(Shutdown::Both);
     }
     true

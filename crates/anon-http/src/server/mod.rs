@@ -215,15 +215,16 @@ pub trait Admission: Send + Sync + 'static {
         true
     }
 
-    /// A hint that a request of unknown kind would be refused now (the policy is at its
-    /// limit). While it says so, a hibernating keep-alive connection whose next request
-    /// is one complete bodiless head is asked [`admit`](Admission::admit) from the
-    /// reactor callback that found it readable, and refused there without a fiber, which
-    /// makes a refusal several times cheaper than a served request. A permit granted
-    /// there is dropped (never released) and the request is asked again on its fiber.
-    /// Default `false`.
-    fn saturated(&self) -> bool {
-        false
+    /// A refusal decided early, without a permit: asked from the reactor callback that
+    /// found a hibernating keep-alive connection readable, when its bytes are exactly one
+    /// complete bodiless head. `Some` answers the request `503` there, with no fiber,
+    /// which makes a refusal several times cheaper than a served request; `None` (the
+    /// default) gives the connection a fiber, where [`admit`](Admission::admit) is
+    /// asked as usual. A policy answers `Some` only when `admit` would refuse, and must
+    /// not hold anything for a `None`.
+    fn refuse_early(&self, head: &crate::Request<'_>, arrived: Instant) -> Option<Again> {
+        let _ = (head, arrived);
+        None
     }
 }
 

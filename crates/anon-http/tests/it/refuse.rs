@@ -12,11 +12,11 @@ use anon_http::{Again, OVERLOAD_REPLY};
 use crate::harness::{app_server, connect, read_response, read_to_close, roundtrip, start};
 
 /// Refuses every request whose path starts with `/refuse`; counts permits given back
-/// and the decisions taken outside a fiber (in the reactor callback).
+/// and the decisions taken outside a fiber (in the reactor callback, by `refuse_early`).
 struct Picky {
     /// Answer of `keep_alive_after_refusal`.
     keep: AtomicBool,
-    /// Answer of `saturated`.
+    /// Whether `refuse_early` decides (as a saturated policy would).
     saturated: AtomicBool,
     released: AtomicU64,
     outside_fiber: AtomicU64,
@@ -59,8 +59,17 @@ impl Admission for Picky {
         self.keep.load(Ordering::Relaxed)
     }
 
-    fn saturated(&self) -> bool {
-        self.saturated.load(Ordering::Relaxed)
+    fn refuse_early(&self, head: &anon_http::Request<'_>, arrived: Instant) -> Option<Again> {
+        if !self.saturated.load(Ordering::Relaxed) {
+            return None;
+        }
+        if !anon_fiber::in_fiber() {
+            self.outside_fiber.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = arrived;
+        head.target()
+            .starts_with("/refuse")
+            .then_some(Again::DEFAULT)
     }
 }
 

@@ -191,6 +191,36 @@ fn over_the_limit_a_request_is_admitted_when_nothing_waits_for_the_cpu() {
 }
 
 #[test]
+fn check_kind_decides_like_admit_kind_but_holds_nothing() {
+    let t = Instant::now();
+    let adm = Admission::new(AdmissionConfig {
+        max_in_flight: 4,
+        codel: None,
+        adaptive: Some(AdaptiveConfig {
+            initial_limit: 2,
+            ..AdaptiveConfig::default()
+        }),
+        ..AdmissionConfig::default()
+    });
+    // Room: Ok, and nothing is taken or recorded.
+    assert!(adm.check_kind(0, t, t, 1).is_ok());
+    assert_eq!((adm.in_flight(), adm.stats().admitted), (0, 0));
+    let held: Vec<_> = (0..2)
+        .map(|_| adm.admit_kind(0, t, t, 1).unwrap())
+        .collect();
+    // Full, and someone waits for the CPU: refused, and counted as a refusal.
+    let no = adm.check_kind(0, t, t, 1).unwrap_err();
+    assert_eq!(no.reason, Reason::AdaptiveLimit);
+    assert_eq!(adm.stats().rejected_for(Reason::AdaptiveLimit), 1);
+    // Full, but nothing waits: admit_kind would raise the limit; check_kind says yes
+    // without raising it.
+    assert!(adm.check_kind(0, t, t, 0).is_ok());
+    assert_eq!((adm.limit(), adm.in_flight()), (2, 2));
+    drop(held);
+    assert_eq!(adm.in_flight(), 0);
+}
+
+#[test]
 fn cheap_kinds_skip_the_adaptive_limit_but_not_the_ceiling() {
     let t = Instant::now();
     let adm = Admission::new(AdmissionConfig {
